@@ -159,9 +159,9 @@ class WorkloadParams:
 
 @dataclass(frozen=True)
 class FidelityParams:
-    window_s: float = p(2.0, "s", 0.01, 1e5, "simulated steady-state time; counters are scaled to the full run",
+    window_s: float = p(0.5, "s", 0.01, 1e5, "simulated steady-state time; counters are scaled to the full run",
                         "chosen for <=1% CI on the seed's runtime change")
-    warmup_s: float = p(0.2, "s", 0.0, 1e5, "simulated time discarded before counting", "[assumption]")
+    warmup_s: float = p(0.1, "s", 0.0, 1e5, "simulated time discarded before counting", "[assumption]")
 
 
 @dataclass(frozen=True)

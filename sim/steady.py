@@ -1,0 +1,165 @@
+"""Steady-state flows of a tiered-memory process, vectorised over lanes.
+
+Given the workload's access rates and the NUMA-balancing scanner, this works out
+where pages live, how fast they are promoted and demoted, how likely a demoted
+folio is to be mapped read-only, and what one unit of work costs when no flush
+gets in the way. The flush process itself is simulated in `flush_cycle`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernel import PAGE_BYTES, PAGES_PER_MIB, THP_PAGES, pcp_sizes_pages, watermarks_pages
+
+
+@dataclass
+class Flows:
+    """Per-lane arrays; rates are per second, sizes in pages, times in ns unless named."""
+    fast_pages: np.ndarray
+    wmark_min: np.ndarray
+    wmark_low: np.ndarray
+    wmark_high: np.ndarray
+    wmark_promo: np.ndarray
+    pcp_batch: np.ndarray
+    pcp_high: np.ndarray
+    mask_cpus: np.ndarray          # CPUs in mm_cpumask
+    run_threads: np.ndarray        # threads running at once
+    promote_per_s: np.ndarray      # numa_pages_migrated rate
+    hint_faults_per_s: np.ndarray
+    alloc_per_s: np.ndarray        # allocations from the fast node's free pool
+    reclaim_per_s: np.ndarray      # kswapd's outflow: demotions + evictions
+    evict_share: np.ndarray
+    read_only_p: np.ndarray        # P(a reclaimed small folio has only clean read-only PTEs)
+    write_faults_per_s: np.ndarray
+    thp_step_p: np.ndarray         # P(a kswapd step reclaims a THP rather than an LRU batch)
+    unit_ns: np.ndarray            # one unit of work with no flush overheads
+    unit_walk_ns: np.ndarray       # of which page walks
+    unit_stall_ns: np.ndarray      # of which data stalls
+    load_misses_per_unit: np.ndarray
+    store_misses_per_unit: np.ndarray
+    walk_ns: np.ndarray            # one page walk (2D in a guest)
+    refill_load: np.ndarray        # translations refilled per CPU flush
+    refill_store: np.ndarray
+    refill_code: np.ndarray
+    copy_page_ns: np.ndarray
+    migrating: np.ndarray          # bool: the tiering daemons move pages at all
+
+
+def _miss_ratio(translations, entries):
+    return np.where(translations > 0, np.clip(1.0 - entries / np.maximum(translations, 1e-9), 0.0, 1.0), 0.0)
+
+
+def steady_flows(L: dict[str, np.ndarray]) -> Flows:
+    """L maps "group.key" to a per-lane array (see `engine.lane_arrays`)."""
+    fast_pages = L["memory.fast_capacity_mib"] * PAGES_PER_MIB
+    total_pages = fast_pages + L["memory.slow_capacity_mib"] * PAGES_PER_MIB
+    wmin, wlow, whigh, wpromo = watermarks_pages(fast_pages, total_pages, L["reclaim.watermark_scale_factor"])
+    num_cpus = L["machine.num_cpus"]
+    batch, high = pcp_sizes_pages(fast_pages, wlow, num_cpus)
+    run_threads = np.minimum(L["workload.num_threads"], num_cpus)
+
+    n = L["workload.footprint_mib"] * PAGES_PER_MIB
+    f_large = L["workload.large_folio_fraction"]
+    hot_frac = L["workload.hot_set_fraction"]
+    n_hot, n_cold = n * hot_frac, n * (1.0 - hot_frac)
+    a_hot = np.where(n_cold <= 0, 1.0, np.where(n_hot <= 0, 0.0, L["workload.hot_access_fraction"]))
+
+    # Data capacity of the fast node: free memory hovers between high and promo.
+    cap = np.maximum(fast_pages - (whigh + wpromo) / 2.0, 0.0)
+    migrating = L["reclaim.demotion_enabled"].astype(bool) & (
+        (n > cap) | (L["reclaim.extra_alloc_mib_per_s"] > 0))
+
+    walk_ns = L["machine.page_walk_ns"] * np.where(L["machine.is_guest"].astype(bool), L["machine.walk_2d_factor"], 1.0)
+    rp = L["workload.random_pages_per_unit"]
+    mlp = L["workload.memory_parallelism"]
+    fast_ns, slow_ns = L["memory.fast_latency_ns"], L["memory.slow_latency_ns"]
+
+    # The scanner walks scan_size of address space per period; in tiering mode it
+    # only makes slow-node PTEs PROT_NONE. A page is revisited every `cycle_s`.
+    scan_pages_per_s = L["reclaim.numa_scan_size_mib"] * PAGES_PER_MIB / (L["reclaim.numa_scan_period_ms"] / 1e3)
+    cycle_s = n / scan_pages_per_s
+    threshold_s = L["reclaim.hot_threshold_ms"] / 1e3
+
+    # Residency: the hot set is kept on the fast node, except what drift has made
+    # hot since the scanner last passed; cold pages fill what is left.
+    drift = L["workload.hot_drift_per_s"]
+    lag = drift * cycle_s / 2.0
+    fits_hot = n_hot <= cap
+    s_hot = np.where(fits_hot, 1.0 / (1.0 + lag), cap / np.maximum(n_hot, 1e-9))
+    s_cold = np.where(n_cold > 0, np.clip((cap - s_hot * n_hot) / np.maximum(n_cold, 1e-9), 0.0, 1.0), 1.0)
+    s_hot = np.where(n <= cap, 1.0, s_hot)
+    s_cold = np.where(n <= cap, 1.0, s_cold)
+
+    # Per-page access rate, at the throughput the workload would reach with no overhead.
+    miss_hot = _miss_ratio(n_hot * (1 - f_large) + n_hot * f_large / THP_PAGES, L["machine.stlb_entries"])
+    left = np.maximum(L["machine.stlb_entries"] - (n_hot * (1 - f_large) + n_hot * f_large / THP_PAGES), 0)
+    miss_cold = _miss_ratio(n_cold * (1 - f_large) + n_cold * f_large / THP_PAGES, left)
+    miss = a_hot * miss_hot + (1 - a_hot) * miss_cold
+    lat = a_hot * (s_hot * fast_ns + (1 - s_hot) * slow_ns) + (1 - a_hot) * (s_cold * fast_ns + (1 - s_cold) * slow_ns)
+    unit_walk_ns = rp * miss * walk_ns / mlp
+    unit_stall_ns = rp * lat / mlp
+    unit_ns = L["workload.compute_ns_per_unit"] + unit_walk_ns + unit_stall_ns
+    units_per_s = run_threads * L["workload.cpu_utilization"] * 1e9 / unit_ns
+    touches = units_per_s * rp
+    lam_hot = np.where(n_hot > 0, touches * a_hot / np.maximum(n_hot, 1e-9), 0.0)
+    lam_cold = np.where(n_cold > 0, touches * (1 - a_hot) / np.maximum(n_cold, 1e-9), 0.0)
+
+    def promotions(n_c, s_c, lam):
+        scanned_slow = scan_pages_per_s * (n_c / n) * (1.0 - s_c)
+        return (scanned_slow * (1.0 - np.exp(-lam * threshold_s)),
+                scanned_slow * (1.0 - np.exp(-lam * cycle_s)))
+
+    prom_hot, faults_hot = promotions(n_hot, s_hot, lam_hot)
+    prom_cold, faults_cold = promotions(n_cold, s_cold, lam_cold)
+    prom = prom_hot + prom_cold
+    limit = L["reclaim.promote_rate_limit_mib_per_s"] * PAGES_PER_MIB
+    scale = np.where(prom > limit, limit / np.maximum(prom, 1e-9), 1.0)
+    prom_hot, prom_cold, prom = prom_hot * scale, prom_cold * scale, prom * scale
+    prom = np.where(migrating, prom, 0.0)
+    faults = np.where(migrating, faults_hot + faults_cold, 0.0)
+
+    extra = np.where(migrating, L["reclaim.extra_alloc_mib_per_s"] * PAGES_PER_MIB, 0.0)
+    evict = np.minimum(L["reclaim.evict_fraction"], 0.99)
+    refault = (prom + extra) * evict / (1.0 - evict)   # evicted pages come back as new allocations
+    reclaim = prom + extra + refault
+    alloc = reclaim
+
+    # A demoted folio keeps the read-only mapping its promotion gave it unless it
+    # was written while on the fast node; fresh allocations are written at once.
+    ro = L["workload.read_only_fraction"]
+    wf = L["workload.write_fraction"]
+    resid_s = cap / np.maximum(reclaim, 1e-9)
+    ro_hot = ro + (1 - ro) * np.exp(-lam_hot * wf * resid_s)
+    ro_cold = ro + (1 - ro) * np.exp(-lam_cold * wf * resid_s)
+    read_only_p = np.where(reclaim > 0,
+                           (prom_hot * ro_hot + prom_cold * ro_cold + refault * ro) / np.maximum(reclaim, 1e-9), 0.0)
+    write_faults = np.where(wf > 0, prom * (1 - ro), 0.0)
+
+    # kswapd steps: an LRU batch of small folios, or one THP (flushed on its own).
+    thp_steps = f_large / THP_PAGES
+    small_steps = (1 - f_large) / L["reclaim.lru_batch_pages"]
+    thp_step_p = np.where(thp_steps + small_steps > 0, thp_steps / np.maximum(thp_steps + small_steps, 1e-12), 0.0)
+
+    # Translations a CPU must walk for again after a full flush: its hot sets, as
+    # far as its TLBs could hold them.
+    dtlb_cap = L["machine.dtlb_entries"] + L["machine.stlb_entries"]
+    refill_load = np.minimum(L["workload.load_hot_pages"], dtlb_cap)
+    refill_store = np.minimum(L["workload.store_hot_pages"], dtlb_cap)
+    refill_code = np.minimum(L["workload.code_hot_pages"], L["machine.itlb_entries"] + L["machine.stlb_entries"])
+
+    writable_touch = (1 - ro) * wf
+    store_misses = L["workload.store_misses_per_unit"] + rp * writable_touch * miss
+    copy_page_ns = PAGE_BYTES / L["machine.copy_gbps"]
+
+    return Flows(fast_pages=fast_pages, wmark_min=wmin, wmark_low=wlow, wmark_high=whigh, wmark_promo=wpromo,
+                 pcp_batch=batch, pcp_high=high, mask_cpus=run_threads.astype(float), run_threads=run_threads.astype(float),
+                 promote_per_s=prom, hint_faults_per_s=faults, alloc_per_s=alloc, reclaim_per_s=reclaim,
+                 evict_share=np.where(reclaim > 0, refault / np.maximum(reclaim, 1e-9), 0.0),
+                 read_only_p=read_only_p, write_faults_per_s=write_faults, thp_step_p=thp_step_p,
+                 unit_ns=unit_ns, unit_walk_ns=unit_walk_ns, unit_stall_ns=unit_stall_ns,
+                 load_misses_per_unit=rp * miss, store_misses_per_unit=store_misses,
+                 walk_ns=walk_ns, refill_load=refill_load, refill_store=refill_store, refill_code=refill_code,
+                 copy_page_ns=copy_page_ns, migrating=migrating)
