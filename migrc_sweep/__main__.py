@@ -1,0 +1,3 @@
+from migrc_sweep.cli import main
+
+main()

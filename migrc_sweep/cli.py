@@ -1,0 +1,77 @@
+"""`migrc-sweep`: a thin Hydra app. `run(cfg)` is what tests call; `main()` is the console script.
+
+Bad input must come out as ONE line on stderr and a non-zero exit, before anything is
+simulated or written. Hydra prints multi-line reports itself, so main() lets Hydra's
+exceptions propagate (HYDRA_FULL_ERROR, unless the user set it) and formats them here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from migrc_sweep.confdir import config_dir
+from migrc_sweep.sweep import SweepResult, run_sweep
+
+EXIT_BAD_INPUT = 2
+
+
+def plain(cfg: DictConfig) -> dict:
+    """The resolved job config without Hydra's own node."""
+    keys = [k for k in cfg if k != "hydra"]
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+
+
+def run(cfg: DictConfig) -> SweepResult:
+    """One point (or its replicates), through the same engine as a grid."""
+    return run_sweep([plain(cfg)])
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+def _hydra_main(cfg: DictConfig) -> SweepResult:
+    return run(cfg)
+
+
+def one_line(ex: BaseException) -> str:
+    parts = [str(ex)]
+    cause = ex.__cause__
+    if cause is not None and str(cause) and str(cause) not in parts[0]:
+        parts.append(str(cause))
+    lines = [ln.strip() for p in parts for ln in p.splitlines() if ln.strip()]
+    # Hydra's own hint about the env var makes no sense to our users.
+    lines = [ln for ln in lines if "HYDRA_FULL_ERROR" not in ln and not ln.startswith("full_key:")
+             and not ln.startswith("object_type=")]
+    return "; ".join(lines) or type(ex).__name__
+
+
+def _with_default_grid(argv: list[str]) -> list[str]:
+    """A command-line grid (-m a=1,2) means exactly that grid, not the default one crossed with it."""
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    names_sweep = any(a.split("=", 1)[0].lstrip("+~") == "sweep" for a in argv if "=" in a)
+    return argv + ["sweep=none"] if multirun and not names_sweep else argv
+
+
+def main() -> None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    from sim.params import ParamError
+
+    from migrc_sweep.errors import ConfigError
+
+    user_wants_trace = bool(os.environ.get("HYDRA_FULL_ERROR"))
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    sys.argv = [sys.argv[0], *_with_default_grid(sys.argv[1:])]
+    try:
+        _hydra_main()
+    except (ParamError, ConfigError, HydraException, OmegaConfBaseException) as ex:
+        if user_wants_trace:
+            raise
+        print(f"migrc-sweep: error: {one_line(ex)}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+if __name__ == "__main__":
+    main()
