@@ -42,6 +42,7 @@ EXTRA_METRICS = (
     "interrupt_s",
     "initiator_wait_s",
     "copy_s",
+    "tlb_full_flushes",              # full TLB flushes summed over CPUs (remote targets + initiators)
     "stale_read_violations",         # safety checker (reference engine); 0 for safe policies
 )
 
