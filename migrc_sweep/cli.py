@@ -30,21 +30,42 @@ def run(cfg: DictConfig) -> SweepResult:
     return run_sweep([plain(cfg)])
 
 
+class _BadInput(BaseException):
+    """Carries a validation error past Hydra's run_job, which catches Exception and
+    would print its own 'Error executing job' line before re-raising."""
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def _hydra_main(cfg: DictConfig) -> SweepResult:
-    return run(cfg)
+    from sim.params import ParamError
+
+    from migrc_sweep.errors import ConfigError
+    try:
+        return run(cfg)
+    except (ParamError, ConfigError) as ex:
+        raise _BadInput(ex) from ex
 
 
 def one_line(ex: BaseException) -> str:
+    if isinstance(ex, _BadInput):
+        ex = ex.args[0]
     parts = [str(ex)]
     cause = ex.__cause__
     if cause is not None and str(cause) and str(cause) not in parts[0]:
         parts.append(str(cause))
     lines = [ln.strip() for p in parts for ln in p.splitlines() if ln.strip()]
     # Hydra's own hint about the env var makes no sense to our users.
-    lines = [ln for ln in lines if "HYDRA_FULL_ERROR" not in ln and not ln.startswith("full_key:")
-             and not ln.startswith("object_type=")]
-    return "; ".join(lines) or type(ex).__name__
+    if "Config search path:" in lines:  # Hydra's missing-option report: keep the options, drop the paths
+        lines = lines[:lines.index("Config search path:")]
+    out: list[str] = []
+    for ln in lines:
+        if "HYDRA_FULL_ERROR" in ln or ln.startswith(("full_key:", "object_type=")):
+            continue
+        if out and out[-1].startswith("Available options") and ":" in out[-1]:
+            out[-1] += (" " if out[-1].endswith(":") else ", ") + ln
+        else:
+            out.append(ln)
+    return "; ".join(out) or type(ex).__name__
 
 
 def _with_default_grid(argv: list[str]) -> list[str]:
@@ -66,7 +87,7 @@ def main() -> None:
     sys.argv = [sys.argv[0], *_with_default_grid(sys.argv[1:])]
     try:
         _hydra_main()
-    except (ParamError, ConfigError, HydraException, OmegaConfBaseException) as ex:
+    except (_BadInput, ParamError, ConfigError, HydraException, OmegaConfBaseException) as ex:
         if user_wants_trace:
             raise
         print(f"migrc-sweep: error: {one_line(ex)}", file=sys.stderr)

@@ -20,7 +20,7 @@ from typing import Iterator
 BOOTSTRAP_CONFIG = "provider: {type: local}\n"
 BOOTSTRAP_NAME = "ray_bootstrap_config.yaml"
 OBJECT_STORE_BYTES = 200 * 1024 * 1024   # results go to Parquet, not through the object store
-_MAX_TMPDIR_CHARS = 60                    # Unix sockets under it must stay below 107 bytes
+_MAX_TMPDIR_CHARS = 36   # + "/session_<date>_<time>_<us>_<pid>/sockets/plasma_store" must stay < 107 bytes
 
 
 def quiet_env() -> dict[str, str]:

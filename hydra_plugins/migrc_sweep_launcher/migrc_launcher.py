@@ -59,7 +59,7 @@ class MigrcGridSweeper(BasicSweeper):
         overrides = parser.parse_overrides(params_conf)
         for o in overrides:
             if o.is_sweep_override() and o.is_discrete_sweep() and not list(o.sweep_string_iterator()):
-                raise ConfigError(o.get_key_element(), o.get_value_element_as_str(),
+                raise ConfigError(o.get_key_element(), (o.input_line or "").split("=", 1)[-1],
                                   "is an empty grid axis: the sweep has no points")
         # All points in one launch: the launcher validates the whole grid before running any.
         self.overrides = self.split_arguments(overrides, None)
