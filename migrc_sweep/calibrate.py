@@ -22,7 +22,6 @@ written. The objective is documented in docs/calibration.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 from pathlib import Path
