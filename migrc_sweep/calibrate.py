@@ -54,12 +54,30 @@ RANGES = {
 }
 POLICIES = ("batched", "migrc")
 FIT_WINDOW_S = 2.0
+REQUIRED_METRICS = ("tlb_shootdowns", "runtime_s", "dtlb_load_misses", "dtlb_store_misses", "itlb_load_misses",
+                    "itlb_flush", "dtlb_thread_flush", "stlb_any_flush")
 
 
-def seed_config() -> dict:
-    """The seed's run as sim groups: the defaults are the 16-vCPU guest and XSBench -t 16 -p 5e7."""
-    util = seed_table.CPU_UTILIZATION[0] / 16
-    return {"workload": {"cpu_utilization": util}, "fidelity": {"window_s": FIT_WINDOW_S, "warmup_s": 0.2}}
+def seed_target() -> dict:
+    """The seed's run: the sim defaults are its 16-vCPU guest and XSBench -t 16 -p 5e7."""
+    return {"config": {"workload": {"cpu_utilization": seed_table.CPU_UTILIZATION[0] / 16}},
+            "measured": {k: list(v) for k, v in seed_table.MEASURED.items()},
+            "units": seed_table.LOOKUPS, "source": seed_table.SOURCE}
+
+
+def load_target(path: Path) -> dict:
+    """A measured run to fit: {config: {group: {key: value}}, measured: {metric: [before, after]}, units, source}."""
+    doc = yaml.safe_load(Path(path).read_text())
+    missing = [m for m in REQUIRED_METRICS if m not in doc.get("measured", {})]
+    if missing:
+        raise ValueError(f"{path}: measured is missing {missing}")
+    return doc
+
+
+def _config(target: dict, window_s: float = FIT_WINDOW_S) -> dict:
+    cfg = {g: dict(v) for g, v in target.get("config", {}).items()}
+    cfg["fidelity"] = {"window_s": window_s, "warmup_s": 0.2}
+    return cfg
 
 
 def _params(cfg: dict, values: dict) -> sim.SimParams:
@@ -96,9 +114,10 @@ def _run(cfg, values, seeds=(0,)):
     return L, pols, simulate_flushes(L, sds, pols)
 
 
-def fit(seed: int = 0, verbose=print) -> dict:
-    cfg = seed_config()
-    meas = seed_table.MEASURED
+def fit(target: dict | None = None, seed: int = 0, verbose=print) -> dict:
+    target = target or seed_target()
+    cfg = _config(target)
+    meas = {k: tuple(v) for k, v in target["measured"].items()}
     runtime_b, runtime_a = meas["runtime_s"]
     values = {k: getattr(getattr(sim.SimParams(), k.split(".")[0]), k.split(".")[1]) for k in RANGES}
 
@@ -106,7 +125,7 @@ def fit(seed: int = 0, verbose=print) -> dict:
     target_rate = meas["tlb_shootdowns"][0] / runtime_b
 
     def shootdown_rate(period_ms):
-        L, pols, tally = _run({**cfg, "fidelity": {"window_s": 1.0, "warmup_s": 0.2}},
+        L, pols, tally = _run(_config(target, window_s=1.0),
                               {**values, "reclaim.numa_scan_period_ms": period_ms}, seeds=(seed,))
         rows = account(L, pols, tally)
         return rows[0]["tlb_shootdowns"] / rows[0]["runtime_s"]
@@ -117,7 +136,7 @@ def fit(seed: int = 0, verbose=print) -> dict:
 
     L, pols, tally = _run(cfg, values, seeds=(seed,))
     for _ in range(4):
-        _fit_counters(cfg, values, L, pols, tally, meas)
+        _fit_counters(cfg, values, L, pols, tally, meas, float(target["units"]))
         _fit_time(cfg, values, pols, tally, runtime_b, runtime_a)
     return values
 
@@ -142,11 +161,10 @@ def _fit_time(cfg, values, pols, tally, runtime_b, runtime_a):
     values["workload.memory_parallelism"] = _bisect(lambda m: -runtime_before(m), lo, hi, -runtime_b)
 
 
-def _fit_counters(cfg, values, L, pols, tally, meas):
+def _fit_counters(cfg, values, L, pols, tally, meas, units):
     rows = _reprice(cfg, values, pols, tally)
     full = [r["tlb_full_flushes"] for r in rows]          # full flushes summed over CPUs
     runtime = [r["runtime_s"] for r in rows]
-    units = seed_table.LOOKUPS
     num_cpus = float(L["machine.num_cpus"][0])
     miss = rows[0]["dtlb_load_misses"] - full[0] * min(values["workload.load_hot_pages"], 2144)
     miss_per_page = miss / units / values["workload.random_pages_per_unit"]
@@ -181,13 +199,13 @@ def check_ranges(values: dict) -> list[str]:
     return bad
 
 
-def compare(values: dict, seeds=(0, 1, 2)) -> list[dict]:
+def compare(values: dict, target: dict | None = None, seeds=(0, 1, 2)) -> list[dict]:
     """Measured vs simulated BEFORE, AFTER and change %, with a 95% CI over seeds."""
-    cfg = seed_config()
-    p = _params(cfg, values)
+    target = target or seed_target()
+    p = _params(_config(target), values)
     per_seed = [sim.simulate(p, list(POLICIES), s) for s in seeds]
     out = []
-    for metric, (mb, ma) in seed_table.MEASURED.items():
+    for metric, (mb, ma) in target["measured"].items():
         before = np.array([r[0][metric] for r in per_seed])
         after = np.array([r[1][metric] for r in per_seed])
         change = 100 * (after / before - 1)
@@ -198,13 +216,13 @@ def compare(values: dict, seeds=(0, 1, 2)) -> list[dict]:
     return out
 
 
-def write_calibration(path: Path, values: dict, table: list[dict]) -> None:
+def write_calibration(path: Path, values: dict, table: list[dict], source: str) -> None:
     by_group: dict[str, dict] = {}
     for key, val in values.items():
         g, k = key.split(".")
         by_group.setdefault(g, {})[k] = float(f"{val:.6g}")
     doc = {
-        "source": seed_table.SOURCE,
+        "source": source,
         "objective": "staged exact fit, see docs/calibration.md",
         "sim_version": sim.__version__,
         **by_group,
@@ -237,11 +255,22 @@ def default_path() -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="migrc-calibrate", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=default_path(), help="calibration file to write")
+    ap.add_argument("--target", type=Path, help="YAML of a measured run to fit (default: the seed's table)")
     ap.add_argument("--dry-run", action="store_true", help="fit and report, write nothing")
     args = ap.parse_args(argv)
-    values = fit(verbose=lambda s: print(s, file=sys.stderr))
+    try:
+        target = load_target(args.target) if args.target else seed_target()
+        _params(_config(target), {})  # a bad target config is the user's error, not the fit's
+    except (ValueError, OSError) as exc:
+        print(f"migrc-calibrate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        values = fit(target, verbose=lambda s: print(s, file=sys.stderr))
+    except sim.ParamError as exc:  # a fitted value the simulator itself cannot take
+        print(f"refusing the fit: {exc}", file=sys.stderr)
+        return 1
     bad = check_ranges(values)
-    table = compare(values)
+    table = compare(values, target)
     print(format_table(table))
     for k, v in values.items():
         print(f"  {k} = {v:.6g}")
@@ -249,7 +278,7 @@ def main(argv=None) -> int:
         print("refusing the fit: " + "; ".join(bad), file=sys.stderr)
         return 1
     if not args.dry_run:
-        write_calibration(args.out, values, table)
+        write_calibration(args.out, values, table, target.get("source", str(args.target)))
         print(f"wrote {args.out}")
     return 0
 
