@@ -117,6 +117,16 @@ class ReclaimParams:
                                 "kernel default 1000")
     promote_rate_limit_mib_per_s: float = p(65536.0, "MiB/s", 1.0, 1e9, "numa_balancing_promote_rate_limit_MBps",
                                             "kernel default 65536")
+    use_measured_rates: bool = p(False, "bool", None, None,
+                                 "take the migration volume from the measured_* rates instead of the scanner model",
+                                 "what-if mode (migrc-whatif)")
+    measured_promote_pages_per_s: float = p(0.0, "pages/s", 0.0, 1e9, "numa_pages_migrated per second, from /proc/vmstat",
+                                            "user's measurement")
+    measured_demote_pages_per_s: float = p(0.0, "pages/s", 0.0, 1e9, "pgdemote_kswapd per second, from /proc/vmstat",
+                                           "user's measurement")
+    measured_other_migrate_pages_per_s: float = p(0.0, "pages/s", 0.0, 1e9,
+                                                  "pgmigrate_success minus promotions and demotions, per second",
+                                                  "user's measurement")
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,20 @@ def steady_flows(L: dict[str, np.ndarray]) -> Flows:
     faults = np.where(migrating, faults_hot + faults_cold, 0.0)
 
     extra = np.where(migrating, L["reclaim.extra_alloc_mib_per_s"] * PAGES_PER_MIB, 0.0)
+
+    # What-if mode: the user's /proc/vmstat rates replace the scanner model. Pages
+    # demoted or otherwise migrated beyond what promotion brings in must have been
+    # allocated on the fast node, so they count as reclaim pressure.
+    measured = L["reclaim.use_measured_rates"].astype(bool)
+    m_prom = L["reclaim.measured_promote_pages_per_s"]
+    m_out = L["reclaim.measured_demote_pages_per_s"] + L["reclaim.measured_other_migrate_pages_per_s"]
+    migrating = np.where(measured, (m_prom + m_out) > 0, migrating)
+    share_hot = np.where(prom > 0, prom_hot / np.maximum(prom, 1e-12), a_hot)
+    prom_hot = np.where(measured, m_prom * share_hot, prom_hot)
+    prom_cold = np.where(measured, m_prom * (1 - share_hot), prom_cold)
+    prom = np.where(measured, m_prom, prom)
+    faults = np.where(measured, m_prom, faults)
+    extra = np.where(measured, np.maximum(m_out - m_prom, 0.0), extra)
     evict = np.minimum(L["reclaim.evict_fraction"], 0.99)
     refault = (prom + extra) * evict / (1.0 - evict)   # evicted pages come back as new allocations
     reclaim = prom + extra + refault
@@ -134,8 +148,11 @@ def steady_flows(L: dict[str, np.ndarray]) -> Flows:
     resid_s = cap / np.maximum(reclaim, 1e-9)
     ro_hot = ro + (1 - ro) * np.exp(-lam_hot * wf * resid_s)
     ro_cold = ro + (1 - ro) * np.exp(-lam_cold * wf * resid_s)
-    read_only_p = np.where(reclaim > 0,
-                           (prom_hot * ro_hot + prom_cold * ro_cold + refault * ro) / np.maximum(reclaim, 1e-9), 0.0)
+    # Modelled pressure is fresh, written memory; measured surplus demotions are
+    # existing data, read-only in the footprint's proportion.
+    extra_ro = np.where(measured, ro, 0.0)
+    read_only_p = np.where(reclaim > 0, (prom_hot * ro_hot + prom_cold * ro_cold + extra * extra_ro + refault * ro)
+                           / np.maximum(reclaim, 1e-9), 0.0)
     write_faults = np.where(wf > 0, prom * (1 - ro), 0.0)
 
     # kswapd steps: an LRU batch of small folios, or one THP (flushed on its own).
