@@ -204,12 +204,23 @@ def compare(values: dict, target: dict | None = None, seeds=(0, 1, 2)) -> list[d
     target = target or seed_target()
     p = _params(_config(target), values)
     per_seed = [sim.simulate(p, list(POLICIES), s) for s in seeds]
+    return side_by_side([r[0] for r in per_seed], [r[1] for r in per_seed], target["measured"])
+
+
+def side_by_side(before_rows: list[dict], after_rows: list[dict], measured: dict) -> list[dict]:
+    """Rows of the side-by-side report from paired replicates (same seed, BEFORE and AFTER policy).
+
+    The CI is a t-interval of the per-seed paired change, so common random
+    numbers make it tight.
+    """
+    from migrc_sweep.analysis.student_t import t_critical
+    n = len(before_rows)
     out = []
-    for metric, (mb, ma) in target["measured"].items():
-        before = np.array([r[0][metric] for r in per_seed])
-        after = np.array([r[1][metric] for r in per_seed])
+    for metric, (mb, ma) in measured.items():
+        before = np.array([r[metric] for r in before_rows], dtype=float)
+        after = np.array([r[metric] for r in after_rows], dtype=float)
         change = 100 * (after / before - 1)
-        half = 1.96 * change.std(ddof=1) / math.sqrt(len(seeds)) if len(seeds) > 1 else float("nan")
+        half = t_critical(0.95, n - 1) * change.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
         out.append(dict(metric=metric, measured_before=mb, measured_after=ma,
                         measured_change_pct=100 * (ma / mb - 1), sim_before=float(before.mean()),
                         sim_after=float(after.mean()), sim_change_pct=float(change.mean()), sim_change_ci95=half))
