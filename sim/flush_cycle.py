@@ -1,10 +1,9 @@
-"""The flush process of kswapd reclaim cycles, simulated per lane, vectorised.
+"""The flush process of kswapd reclaim cycles, simulated per lane by a numba kernel.
 
 Free memory on the fast node falls from the promo watermark to the high one
 while promotions and other allocations take pages; then kswapd wakes on some
 CPU and reclaims LRU batches (or single THPs) until free memory is back at the
-promo watermark. Each loop iteration advances every unfinished lane by one step:
-a whole quiet phase, or one kswapd batch.
+promo watermark. Each step of a lane is a whole quiet phase, or one kswapd batch.
 
 Under migrc, a batch whose folios are all mapped read-only is freed carrying a
 pending flush instead of being flushed. The freed pages land on the kswapd
@@ -13,13 +12,21 @@ list's tail, and the deferred flush is paid by the first thread that takes a
 pending page (its own CPU's pcp, or a pcp refill from the buddy head), by a
 write fault, by a memory failure, or is covered ("piggyback") by any normal
 flush of the same mm.
+
+The loop over lanes and steps runs in `_cycles_kernel` (numba, compiled once and
+cached on disk). It replaced a numpy lock-step loop over all lanes, which was
+bound by Python overhead (~150 numpy calls per step); that loop survives as the
+test oracle in tests/engine/numpy_oracle.py, and the kernel reproduces it draw
+for draw. Lanes are independent: a lane's tally depends only on its own
+parameters and seed.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from .rng import LaneRandom
+from .rng import LaneRandom, draw_exponential, draw_normal, draw_uniform
 from .steady import Flows
 
 POLICY_CODES = {"no_batch": 0, "batched": 1, "migrc": 2, "migrc_hold": 3, "luf": 4, "no_flush": 5}
@@ -30,6 +37,28 @@ _MAX_PENDING_BATCHES = 256
 # random streams
 _S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4 = range(9)
 NUM_STREAMS = 9
+
+# kernel inputs: columns of the per-lane parameter matrix
+_IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",
+       "write_rate", "mf_rate", "lru", "migrate_ns", "copy_page_ns", "thp_step_p", "evict_share", "read_only_p",
+       "num_cpus", "targets", "p_any", "flush_wait", "window", "warmup")
+(I_WMIN, I_WHIGH, I_WPROMO, I_PCP_BATCH, I_PCP_HIGH, I_MIGRATING, I_ALLOC, I_PROMOTE, I_WRITE, I_MF, I_LRU,
+ I_MIGRATE_NS, I_COPY_NS, I_THP_P, I_EVICT, I_RO_P, I_NUM_CPUS, I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW,
+ I_WARMUP) = range(len(_IN))
+
+# kernel outputs: columns of the per-lane tally matrix
+_OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_ns", "thread_wait_ns",
+        "alloc_wait_ns", "demoted", "evicted", "promoted", "pending_page_s", "pending_peak", "held_page_s",
+        "held_peak", "stale_pages", "stale_page_s") + tuple("trig_" + k for k in TRIGGERS)
+(O_FLUSHES, O_TARGETS, O_REMOTE, O_KSWAPD_NS, O_KSWAPD_WAIT, O_THREAD_WAIT, O_ALLOC_WAIT, O_DEMOTED, O_EVICTED,
+ O_PROMOTED, O_PEND_S, O_PEND_PEAK, O_HELD_S, O_HELD_PEAK, O_STALE_PAGES, O_STALE_S, O_T_ALLOC, O_T_WRITE, O_T_MF,
+ O_T_PIGGY, O_T_RECLAIM, O_T_GIVEUP) = range(len(_OUT))
+
+# pending-flush state of one lane, as a small vector the helpers update in place
+(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_THREAD_FLUSHES) = range(8)
+
+# kinds of thread-triggered flush
+_K_NONE, _K_ALLOC, _K_WRITE, _K_MF = range(4)
 
 
 class FlushTally:
@@ -45,6 +74,17 @@ class FlushTally:
         self.stale_pages, self.stale_page_s = z(), z()
         self.stale_hist = np.zeros((n, len(STALE_BINS_US) + 1))
 
+    @classmethod
+    def from_arrays(cls, out: np.ndarray, hist: np.ndarray) -> "FlushTally":
+        tally = cls(0)
+        for j, name in enumerate(_OUT):
+            if name.startswith("trig_"):
+                tally.triggers[name[5:]] = out[:, j]
+            else:
+                setattr(tally, name, out[:, j])
+        tally.stale_hist = hist
+        return tally
+
 
 def _flush_costs(f: Flows, L):
     """Expected remote targets, P(any remote target), and initiator wait (ns) per flush."""
@@ -58,210 +98,306 @@ def _flush_costs(f: Flows, L):
     return targets, p_any, wait
 
 
-def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray):
-    n = len(policy)
-    tally = FlushTally(n)
+def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
+    """The per-lane parameter matrix the kernel reads, columns as in `_IN`."""
     targets, p_any, flush_wait = _flush_costs(f, L)
-    defers = (policy == 2) | (policy == 3) | (policy == 4)
-    hold = policy == 3
-    luf = policy == 4
+    cols = dict(wmark_min=f.wmark_min, wmark_high=f.wmark_high, wmark_promo=f.wmark_promo, pcp_batch=f.pcp_batch,
+                pcp_high=f.pcp_high, migrating=f.migrating.astype(float),
+                alloc=np.where(f.migrating, f.alloc_per_s, 0.0), promote=np.where(f.migrating, f.promote_per_s, 0.0),
+                write_rate=f.write_faults_per_s, mf_rate=L["memory.memory_failure_per_s"],
+                lru=L["reclaim.lru_batch_pages"], migrate_ns=L["machine.migrate_folio_ns"],
+                copy_page_ns=f.copy_page_ns, thp_step_p=f.thp_step_p, evict_share=f.evict_share,
+                read_only_p=f.read_only_p, num_cpus=L["machine.num_cpus"], targets=targets, p_any=p_any,
+                flush_wait=flush_wait, window=window_s, warmup=warmup_s)
+    n = len(f.wmark_min)
+    return np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(cols[k], dtype=float), (n,)) for k in _IN], 1))
 
-    num_cpus = L["machine.num_cpus"].astype(float)
-    alloc = np.where(f.migrating, f.alloc_per_s, 0.0)
-    promote = np.where(f.migrating, f.promote_per_s, 0.0)
+
+def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray):
+    """Simulate every lane's flush process over [-warmup, window); returns a FlushTally."""
+    P = kernel_inputs(f, L, window_s, warmup_s)
+    n = P.shape[0]
+    out = np.zeros((n, len(_OUT)))
+    hist = np.zeros((n, len(STALE_BINS_US) + 1))
+    _cycles_kernel(P, np.asarray(policy, dtype=np.int64), rnd.keys, rnd.counters, STALE_BINS_US, out, hist)
+    return FlushTally.from_arrays(out, hist)
+
+
+# --- the kernel ---------------------------------------------------------------
+
+@njit(cache=True)
+def _add_flush(o, P_i, c):
+    """Tally one shootdown issued at a counted time (c)."""
+    if c:
+        o[O_FLUSHES] += 1.0
+        o[O_TARGETS] += P_i[I_TARGETS]
+        o[O_REMOTE] += P_i[I_P_ANY]
+
+
+@njit(cache=True)
+def _retire(o, hist, st, pend_t, pend_n, at, c, bins):
+    """A flush covered everything pending: record stale windows, clear the state."""
+    if c:
+        for j in range(int(st[P_LEN])):
+            w = pend_n[j]
+            age = max(at - pend_t[j], 0.0)
+            o[O_STALE_PAGES] += w
+            o[O_STALE_S] += w * age
+            hist[np.searchsorted(bins, age * 1e6)] += w
+    for j in range(int(st[P_LEN])):
+        pend_n[j] = 0.0
+    st[P_PCP] = 0.0
+    st[P_OLD] = 0.0
+    st[P_BUDDY] = 0.0
+    st[P_COVER] = 0.0
+    st[P_FREE] += st[P_HELD]
+    st[P_HELD] = 0.0
+    st[P_LEN] = 0.0
+
+
+@njit(cache=True)
+def _pending(st):
+    return st[P_PCP] + st[P_OLD] + st[P_BUDDY] + st[P_HELD]
+
+
+@njit(cache=True)
+def _trigger(P_i, st, span_s, quiet, hold, key, ctr, i):
+    """Time to the first event that forces the pending flush, and its kind (_K_*)."""
+    if not _pending(st) > 0:
+        return np.inf, _K_NONE
+    num_cpus = P_i[I_NUM_CPUS]
+    alloc = P_i[I_ALLOC]
     per_cpu_alloc = alloc / num_cpus
-    refill_rate = alloc * np.maximum(num_cpus - 1, 0) / num_cpus / f.pcp_batch
-    write_rate = f.write_faults_per_s
-    mf_rate = L["memory.memory_failure_per_s"]
-    lru = L["reclaim.lru_batch_pages"].astype(float)
-    migrate_ns = L["machine.migrate_folio_ns"]
+    refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / P_i[I_PCP_BATCH]
+    t_alloc = np.inf
+    e = draw_exponential(key, ctr, _S_TRIG, i, per_cpu_alloc)
+    if not hold and st[P_OLD] > 0:
+        t_alloc = e
+    if quiet:  # kswapd's CPU runs the workload again once the burst is over
+        e = draw_exponential(key, ctr, _S_TRIG4, i, per_cpu_alloc)
+        if not hold and st[P_PCP] > 0:
+            t_alloc = min(t_alloc, e)
+    drain_s = st[P_COVER] / max(P_i[I_PCP_BATCH] * refill_rate, 1e-12)
+    e = draw_exponential(key, ctr, _S_TRIG2, i, refill_rate)
+    if not hold and st[P_BUDDY] > 0:
+        t_alloc = min(t_alloc, drain_s + e)
+    wm = P_i[I_WRITE] + P_i[I_MF]
+    t_write = draw_exponential(key, ctr, _S_TRIG3, i, wm)
+    first = min(t_alloc, t_write)
+    if not first < span_s:
+        return first, _K_NONE
+    is_mf = draw_uniform(key, ctr, _S_TRIG3, i) * max(wm, 1e-300) < P_i[I_MF]
+    if t_alloc <= t_write:
+        return first, _K_ALLOC
+    return first, (_K_MF if is_mf else _K_WRITE)
 
-    t = -warmup_s.astype(float).copy()
-    end = window_s.astype(float)
-    burst = np.zeros(n, bool)
-    free = f.wmark_promo.copy()
-    pcp_count = np.zeros(n)
-    pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
-    pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
-    pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
-    pend_len = np.zeros(n, dtype=np.int64)
-    lanes = np.arange(n)
-    thread_flush_count = np.zeros(n)
 
-    def counting(at):
-        return (at >= 0) & (at < end)
+@njit(cache=True)
+def _integrate(o, st, span_s, c):
+    if c:
+        pp = _pending(st)
+        o[O_PEND_S] += pp * span_s
+        o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pp)
+        o[O_HELD_S] += st[P_HELD] * span_s
+        o[O_HELD_PEAK] = max(o[O_HELD_PEAK], st[P_HELD])
 
-    def add_flush(mask, at, by_thread, trigger=None, alloc_path=None):
-        c = mask & counting(at)
-        tally.flushes += c
-        tally.targets += c * targets
-        tally.remote_flushes += c * p_any
-        if by_thread:
-            tally.thread_wait_ns += c * flush_wait
-            thread_flush_count[:] += mask
+
+@njit(cache=True)
+def _thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
+    """A thread pays the deferred flush: at an allocation, a write fault or a memory failure."""
+    if kind == _K_NONE:
+        return
+    at = t + first
+    c = (at >= 0) & (at < P_i[I_WINDOW])
+    _add_flush(o, P_i, c)
+    st[P_THREAD_FLUSHES] += 1.0
+    if c:
+        o[O_THREAD_WAIT] += P_i[I_FLUSH_WAIT]
+        if kind == _K_ALLOC:
+            o[O_ALLOC_WAIT] += P_i[I_FLUSH_WAIT]
+            o[O_T_ALLOC] += 1.0
+        elif kind == _K_WRITE:
+            o[O_T_WRITE] += 1.0
         else:
-            tally.kswapd_flush_wait_ns += c * flush_wait
-        if alloc_path is not None:
-            tally.alloc_wait_ns += c * alloc_path * flush_wait
-        if trigger is not None:
-            tally.triggers[trigger] += c
+            o[O_T_MF] += 1.0
+    _retire(o, hist, st, pend_t, pend_n, at, c, bins)
 
-    def retire(mask, at):
-        """A flush covered everything pending: record stale windows, clear the state."""
-        if not mask.any():
-            return
-        c = mask & counting(at)
-        ages_s = np.where(mask[:, None], np.maximum(np.where(mask, at, 0.0)[:, None] - pend_t, 0.0), 0.0)
-        live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
-        w = pend_n * live * c[:, None]
-        tally.stale_pages += w.sum(1)
-        tally.stale_page_s += (w * ages_s).sum(1)
-        bins = np.searchsorted(STALE_BINS_US, ages_s * 1e6)
-        np.add.at(tally.stale_hist, (np.repeat(lanes, _MAX_PENDING_BATCHES), bins.ravel()), w.ravel())
-        for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover):
-            arr[mask] = 0.0
-        free[mask] += held[mask]
-        held[mask] = 0.0
-        pend_len[mask] = 0
 
-    def add_pending(mask, at, pages):
-        idx = np.minimum(pend_len, _MAX_PENDING_BATCHES - 1)
-        fresh = mask & (pend_len < _MAX_PENDING_BATCHES)
-        pend_t[lanes[fresh], idx[fresh]] = at[fresh]
-        pend_n[lanes[mask], idx[mask]] += pages[mask]   # a full ring merges into its last slot
-        pend_len[fresh] += 1
+@njit(cache=True)
+def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
+    n = P.shape[0]
+    pend_t = np.zeros(_MAX_PENDING_BATCHES)
+    pend_n = np.zeros(_MAX_PENDING_BATCHES)
+    st = np.zeros(8)
+    for i in range(n):
+        P_i = P[i]
+        o = out[i]
+        h = hist[i]
+        key = keys[i]
+        pol = policy[i]
+        defers = (pol == 2) | (pol == 3) | (pol == 4)
+        hold = pol == 3
+        luf = pol == 4
+        wmin, whigh, wpromo = P_i[I_WMIN], P_i[I_WHIGH], P_i[I_WPROMO]
+        pcp_batch, pcp_high = P_i[I_PCP_BATCH], P_i[I_PCP_HIGH]
+        migrating = P_i[I_MIGRATING] != 0
+        alloc, promote = P_i[I_ALLOC], P_i[I_PROMOTE]
+        num_cpus = P_i[I_NUM_CPUS]
+        refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / pcp_batch
+        lru = P_i[I_LRU]
+        flush_wait = P_i[I_FLUSH_WAIT]
+        warmup = P_i[I_WARMUP]
+        end = P_i[I_WINDOW]
+        e = P_i[I_EVICT]
+        ro_p = P_i[I_RO_P]
 
-    def pending_pages():
-        return pcp_pend + old_pend + buddy_pend + held
+        t = -warmup
+        burst = False
+        pcp_count = 0.0
+        st[:] = 0.0
+        st[P_FREE] = wpromo
+        pend_t[:] = 0.0
+        pend_n[:] = 0.0
 
-    def trigger_times(active, span_s, quiet):
-        """Time to the first event that forces the pending flush, and which kind."""
-        has = active & (pending_pages() > 0)
-        nohold = ~hold
-        t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, per_cpu_alloc, has), np.inf)
-        if quiet:  # kswapd's CPU runs the workload again once the burst is over
-            t_own = np.where(has & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, has), np.inf)
-            t_alloc = np.minimum(t_alloc, t_own)
-        drain_s = buddy_cover / np.maximum(f.pcp_batch * refill_rate, 1e-12)
-        t_refill = np.where(has & nohold & (buddy_pend > 0),
-                            drain_s + rnd.exponential(_S_TRIG2, refill_rate, has), np.inf)
-        t_alloc = np.minimum(t_alloc, t_refill)
-        t_write = np.where(has, rnd.exponential(_S_TRIG3, write_rate + mf_rate, has), np.inf)
-        first = np.minimum(t_alloc, t_write)
-        hit = has & (first < span_s)
-        is_mf = rnd.uniform(_S_TRIG3, hit) * np.maximum(write_rate + mf_rate, 1e-300) < mf_rate
-        return first, hit, hit & (t_alloc <= t_write), hit & (t_write < t_alloc) & ~is_mf, hit & (t_write < t_alloc) & is_mf
+        while t < end:
+            if not burst:
+                # quiet phase: allocations take free memory down to the high watermark
+                if alloc > 0:
+                    span = max(st[P_FREE] - whigh, 0.0) / max(alloc, 1e-12)
+                else:
+                    span = end - t + 1e-9
+                first, kind = _trigger(P_i, st, span, True, hold, key, ctr, i)
+                c = (t >= 0) & (t < end)
+                _integrate(o, st, min(first, span), c)
+                _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
+                if c:
+                    o[O_PROMOTED] += promote * span
+                t = t + span
+                st[P_FREE] = min(st[P_FREE], whigh)
+                # kswapd wakes; in migrc_hold it first flushes and frees what it holds
+                if hold and st[P_HELD] > 0:
+                    c = (t >= 0) & (t < end)
+                    _add_flush(o, P_i, c)
+                    if c:
+                        o[O_KSWAPD_WAIT] += flush_wait
+                        o[O_T_RECLAIM] += 1.0
+                    _retire(o, h, st, pend_t, pend_n, t, c, bins)
+                # pending pages stay on the old kswapd CPU's pcp list
+                st[P_OLD] += st[P_PCP]
+                st[P_PCP] = 0.0
+                pcp_count = draw_uniform(key, ctr, _S_PCP, i) * pcp_high
+                burst = (st[P_FREE] < wpromo) & migrating
+                if not t < end:
+                    break
+            if not burst:
+                continue
 
-    def integrate_pending(active, span_s):
-        c = active & counting(t)
-        pp = pending_pages()
-        tally.pending_page_s += c * pp * span_s
-        tally.pending_peak = np.maximum(tally.pending_peak, np.where(c, pp, 0))
-        tally.held_page_s += c * held * span_s
-        tally.held_peak = np.maximum(tally.held_peak, np.where(c, held, 0))
+            # one kswapd step: an LRU batch of small folios, or one THP
+            is_thp = draw_uniform(key, ctr, _S_THP, i) < P_i[I_THP_P]
+            small = not is_thp
+            z = draw_normal(key, ctr, _S_EVICT, i)
+            ev = 0.0
+            dem = 0.0
+            if small:
+                ev = min(max(np.rint(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0.0), lru)
+                dem = lru - ev
+            pages = 512.0 if is_thp else lru
+            u_ro = draw_uniform(key, ctr, _S_RO, i)
+            may_defer = defers & small & (st[P_FREE] > wmin)
+            if luf:
+                defer_set = u_ro < ro_p ** lru
+            else:
+                defer_set = (u_ro < ro_p ** dem) & (dem > 0)
+            defer_set = defer_set & may_defer
+            u_g = draw_uniform(key, ctr, _S_GIVEUP, i)
+            give_up = defer_set & (u_g < min(1.0, st[P_THREAD_FLUSHES] / max(t + warmup, 1e-9) * flush_wait * 1e-9))
+            defer_set = defer_set & (not give_up)
+            deferred_pages = 0.0
+            if defer_set:
+                deferred_pages = lru if luf else dem
 
-    def thread_triggered_flush(first, by_alloc, by_write, by_mf):
-        at = t + first
-        hit = by_alloc | by_write | by_mf
-        add_flush(by_alloc, at, True, "alloc", alloc_path=by_alloc.astype(float))
-        add_flush(by_write, at, True, "write_fault")
-        add_flush(by_mf, at, True, "memory_failure")
-        retire(hit, at)
+            # immediate flushes issued by kswapd in this step
+            if pol == 0:
+                nf = dem + (1.0 if ev > 0 else 0.0)
+            else:
+                nf = (1.0 if dem > 0 else 0.0) + (1.0 if ev > 0 else 0.0)
+            if defers:
+                nf = (1.0 if ev > 0 else 0.0) + (1.0 if (dem > 0) and not defer_set else 0.0)
+            if luf and defer_set:
+                nf = 0.0
+            if is_thp:
+                nf = 1.0
+            if pol == 5:
+                nf = 0.0
+            if is_thp:
+                work_ns = 512 * P_i[I_COPY_NS] + P_i[I_MIGRATE_NS]
+            else:
+                work_ns = dem * P_i[I_COPY_NS] + lru * P_i[I_MIGRATE_NS]
+            span = (work_ns + nf * flush_wait) * 1e-9
 
-    active = t < end
-    while active.any():
-        quiet = active & ~burst
-        if quiet.any():
-            span = np.where(alloc > 0, np.maximum(free - f.wmark_high, 0) / np.maximum(alloc, 1e-12), end - t + 1e-9)
-            first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, quiet=True)
-            integrate_pending(quiet, np.minimum(first, span))
-            thread_triggered_flush(first, by_alloc, by_write, by_mf)
-            c = quiet & counting(t)
-            tally.promoted += c * promote * span
-            t = np.where(quiet, t + span, t)
-            free = np.where(quiet, np.minimum(free, f.wmark_high), free)
-            # kswapd wakes; in migrc_hold it first flushes and frees what it holds
-            woke_hold = quiet & hold & (held > 0)
-            add_flush(woke_hold, t, False, "reclaim")
-            retire(woke_hold, t)
-            # pending pages stay on the old kswapd CPU's pcp list
-            old_pend[quiet] += pcp_pend[quiet]
-            pcp_pend[quiet] = 0.0
-            pcp_count[quiet] = rnd.uniform(_S_PCP, quiet)[quiet] * f.pcp_high[quiet]
-            burst = np.where(quiet, free < f.wmark_promo, burst)
-            burst &= f.migrating
-            active = t < end
+            # events that fire for older pending pages while kswapd works
+            first, kind = _trigger(P_i, st, span, False, hold, key, ctr, i)
+            c = (t >= 0) & (t < end)
+            _integrate(o, st, min(first, span), c)
+            _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
+            # kswapd's own flushes: each one costs a shootdown; the first covers what is pending
+            had = (_pending(st) > 0) & (nf > 0)
+            k = 0
+            while k < nf:
+                _add_flush(o, P_i, c)
+                if c:
+                    o[O_KSWAPD_WAIT] += flush_wait
+                k += 1
+            if had:
+                if c:
+                    o[O_T_PIGGY] += 1.0
+                _retire(o, h, st, pend_t, pend_n, t, c, bins)
+            if c:
+                if give_up:
+                    o[O_T_GIVEUP] += 1.0
+                o[O_KSWAPD_NS] += work_ns
+                o[O_DEMOTED] += 512.0 if is_thp else dem
+                o[O_EVICTED] += ev
+            if defer_set:
+                ln = int(st[P_LEN])
+                idx = min(ln, _MAX_PENDING_BATCHES - 1)
+                if ln < _MAX_PENDING_BATCHES:
+                    pend_t[idx] = t + span
+                    st[P_LEN] += 1.0
+                pend_n[idx] += deferred_pages   # a full ring merges into its last slot
 
-        step = active & burst
-        if not step.any():
-            continue
-        is_thp = rnd.uniform(_S_THP, step) < f.thp_step_p
-        small = step & ~is_thp
-        e = f.evict_share
-        z = rnd.normal(_S_EVICT, step)
-        ev = np.where(small, np.clip(np.round(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0, lru), 0.0)
-        dem = np.where(small, lru - ev, 0.0)
-        pages = np.where(is_thp & step, 512.0, np.where(small, lru, 0.0))
-        u_ro = rnd.uniform(_S_RO, step)
-        may_defer = defers & small & (free > f.wmark_min)
-        all_ro_dem = u_ro < f.read_only_p ** dem
-        all_ro_all = u_ro < f.read_only_p ** lru
-        defer_set = np.where(luf, all_ro_all, all_ro_dem & (dem > 0)) & may_defer
-        give_up = defer_set & (rnd.uniform(_S_GIVEUP, step) <
-                               np.minimum(1.0, thread_flush_count / np.maximum(t + warmup_s, 1e-9) * flush_wait * 1e-9))
-        defer_set &= ~give_up
-        deferred_pages = np.where(defer_set, np.where(luf, lru, dem), 0.0)
+            # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy
+            if hold:
+                st[P_HELD] += deferred_pages
+                freed = pages - deferred_pages
+            else:
+                freed = pages
+                st[P_PCP] += deferred_pages
+            if not is_thp:
+                pcp_count += freed
+            over = max(pcp_count - pcp_high, 0.0)
+            spills = np.ceil(over / pcp_batch)
+            spilled = min(spills * pcp_batch, pcp_count)
+            clean = pcp_count - st[P_PCP]
+            spilled_clean = min(clean, spilled)
+            spilled_pend = spilled - spilled_clean
+            if spilled_pend > 0:
+                st[P_COVER] = 0.0
+            elif st[P_BUDDY] > 0:
+                st[P_COVER] += spilled_clean
+            st[P_BUDDY] += spilled_pend
+            st[P_PCP] -= spilled_pend
+            pcp_count -= spilled
+            # other CPUs' refills eat into the clean pages above the pending ones
+            st[P_COVER] = max(st[P_COVER] - refill_rate * pcp_batch * span, 0.0)
 
-        # immediate flushes issued by kswapd in this step
-        nf = np.where(policy == 0, dem + (ev > 0), (dem > 0) + (ev > 0).astype(float))
-        nf = np.where(defers, (ev > 0) + ((dem > 0) & ~defer_set), nf)
-        nf = np.where(luf & defer_set, 0.0, nf)
-        nf = np.where(is_thp & step, 1.0, nf)
-        nf = np.where(policy == 5, 0.0, nf) * step
-        work_ns = np.where(is_thp, 512 * f.copy_page_ns + migrate_ns, dem * f.copy_page_ns + lru * migrate_ns) * step
-        span = (work_ns + nf * flush_wait) * 1e-9
-
-        # events that fire for older pending pages while kswapd works
-        first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, quiet=False)
-        integrate_pending(step, np.minimum(first, span))
-        thread_triggered_flush(first, by_alloc, by_write, by_mf)
-        # kswapd's own flushes: each one costs a shootdown; the first covers what is pending
-        had = step & (pending_pages() > 0) & (nf > 0)
-        c = step & counting(t)
-        for k in range(int(nf.max(initial=0))):
-            add_flush(step & (nf > k), t, False)
-        tally.triggers["piggyback"] += had & c
-        retire(had, t)
-        tally.triggers["give_up"] += give_up & c
-        tally.kswapd_ns += c * work_ns
-        tally.demoted += c * np.where(is_thp, 512.0, dem)
-        tally.evicted += c * ev
-        add_pending(defer_set, t + span, deferred_pages)
-
-        # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy
-        held += np.where(hold, deferred_pages, 0.0)
-        freed = np.where(hold, pages - deferred_pages, pages) * step
-        small_freed = np.where(is_thp, 0.0, freed)
-        pcp_count += small_freed
-        pcp_pend += np.where(hold, 0.0, deferred_pages)
-        over = np.maximum(pcp_count - f.pcp_high, 0)
-        spills = np.ceil(over / f.pcp_batch)
-        spilled = np.minimum(spills * f.pcp_batch, pcp_count)
-        clean = pcp_count - pcp_pend
-        spilled_clean = np.minimum(clean, spilled)
-        spilled_pend = spilled - spilled_clean
-        buddy_cover = np.where(spilled_pend > 0, 0.0, buddy_cover + spilled_clean * (buddy_pend > 0))
-        buddy_pend += spilled_pend
-        pcp_pend -= spilled_pend
-        pcp_count -= spilled
-        # other CPUs' refills eat into the clean pages above the pending ones
-        buddy_cover = np.maximum(buddy_cover - refill_rate * f.pcp_batch * span, 0.0)
-
-        # promotions are refused while free memory is below the high watermark
-        take = np.where(free >= f.wmark_high, alloc, alloc - promote) * span
-        tally.promoted += c * np.where(free >= f.wmark_high, promote, 0.0) * span
-        free = free + freed - take
-        t = np.where(step, t + span, t)
-        burst = np.where(step, free < f.wmark_promo, burst)
-        active = t < end
-    return tally
+            # promotions are refused while free memory is below the high watermark
+            if st[P_FREE] >= whigh:
+                take = alloc * span
+                if c:
+                    o[O_PROMOTED] += promote * span
+            else:
+                take = (alloc - promote) * span
+            st[P_FREE] = st[P_FREE] + freed - take
+            t = t + span
+            burst = st[P_FREE] < wpromo

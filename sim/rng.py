@@ -1,18 +1,25 @@
-"""Counter-based random numbers, vectorised over simulation lanes.
+"""Counter-based random numbers per simulation lane.
 
 A lane (one point x one policy) draws its k-th number of stream s as a hash of
 (seed, s, k). Its draws therefore depend only on its own seed and history, never
 on which other lanes share the batch; and the policies of one point, which share
 a seed, see the same numbers in the same order (common random numbers).
+
+`LaneRandom` holds the per-lane keys and per-(stream, lane) counters. The
+flush-cycle kernel draws inside numba with `draw_uniform`, which computes the
+same hash as `LaneRandom.uniform`, so both produce the same streams.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_ONE = np.uint64(1)
+_TWO53 = 9007199254740992.0
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -30,6 +37,16 @@ class LaneRandom:
             self._keys = _mix(np.asarray(seeds, dtype=np.uint64) * _GOLDEN + np.uint64(1))
         self._counters = np.zeros((num_streams, len(self._keys)), dtype=np.uint64)
 
+    @property
+    def keys(self) -> np.ndarray:
+        """Per-lane hash keys, uint64[n]."""
+        return self._keys
+
+    @property
+    def counters(self) -> np.ndarray:
+        """Draws taken so far, uint64[num_streams, n]; kernels advance it in place."""
+        return self._counters
+
     def uniform(self, stream: int, active: np.ndarray | None = None) -> np.ndarray:
         k = self._counters[stream]
         with np.errstate(over="ignore"):
@@ -39,7 +56,7 @@ class LaneRandom:
         else:
             k += active.astype(np.uint64)
         # 53 random bits, shifted off zero so that log(u) is finite
-        return ((z >> np.uint64(11)).astype(np.float64) + 0.5) / 9007199254740992.0
+        return ((z >> np.uint64(11)).astype(np.float64) + 0.5) / _TWO53
 
     def exponential(self, stream: int, rate: np.ndarray, active=None) -> np.ndarray:
         """Waiting time of a Poisson process of `rate`; inf where the rate is 0."""
@@ -51,3 +68,37 @@ class LaneRandom:
         u1 = self.uniform(stream, active)
         u2 = self.uniform(stream, active)
         return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+# --- the same streams, one draw at a time, for numba kernels -----------------
+
+@njit(cache=True, inline="always")
+def _mix1(z):
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def draw_uniform(key, counters, stream, lane):
+    """Next uniform (0, 1) of `stream` for `lane`; advances counters[stream, lane]."""
+    k = counters[stream, lane] + _ONE
+    counters[stream, lane] = k
+    z = _mix1(key ^ _mix1(k * _GOLDEN + np.uint64(stream) * _M2))
+    return (np.float64(z >> np.uint64(11)) + 0.5) / _TWO53
+
+
+@njit(cache=True, inline="always")
+def draw_exponential(key, counters, stream, lane, rate):
+    """Waiting time of a Poisson process of `rate`; inf where the rate is 0 (the draw is taken anyway)."""
+    u = draw_uniform(key, counters, stream, lane)
+    if rate > 0:
+        return -np.log(u) / rate
+    return np.inf
+
+
+@njit(cache=True, inline="always")
+def draw_normal(key, counters, stream, lane):
+    u1 = draw_uniform(key, counters, stream, lane)
+    u2 = draw_uniform(key, counters, stream, lane)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)

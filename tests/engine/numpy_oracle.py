@@ -1,0 +1,265 @@
+"""The numpy lock-step implementation of the flush cycle: the oracle for the numba kernel.
+
+This is the vectorised loop that sim/flush_cycle.py ran before issue 4 ported it to
+a per-lane @njit kernel. It is kept here, in the tests only, so that
+tests/engine/test_kernel_vs_numpy.py can check the kernel reproduces it draw for
+draw. Two fixes from the old production code, which the kernel has too:
+`retire` now clears the pending ring's page counts (pend_n), which it used to
+leave behind so that later batches were added onto stale counts (stale_pages was
+~60x the pages deferred); and a deferring policy's step that both evicts and
+demotes without deferring issues two flushes, not one (`bool + bool` was a
+logical or, which undercounted migrc/luf flushes whenever evict_fraction > 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.rng import LaneRandom
+from sim.steady import Flows
+
+POLICY_CODES = {"no_batch": 0, "batched": 1, "migrc": 2, "migrc_hold": 3, "luf": 4, "no_flush": 5}
+TRIGGERS = ("alloc", "write_fault", "memory_failure", "piggyback", "reclaim", "give_up")
+STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
+_MAX_PENDING_BATCHES = 256
+
+# random streams
+_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4 = range(9)
+NUM_STREAMS = 9
+
+
+class FlushTally:
+    """Accumulators per lane, for events in [0, window)."""
+
+    def __init__(self, n: int):
+        z = lambda: np.zeros(n)  # noqa: E731
+        self.flushes, self.targets, self.remote_flushes = z(), z(), z()
+        self.kswapd_ns, self.kswapd_flush_wait_ns, self.thread_wait_ns, self.alloc_wait_ns = z(), z(), z(), z()
+        self.demoted, self.evicted, self.promoted = z(), z(), z()
+        self.triggers = {k: z() for k in TRIGGERS}
+        self.pending_page_s, self.pending_peak, self.held_page_s, self.held_peak = z(), z(), z(), z()
+        self.stale_pages, self.stale_page_s = z(), z()
+        self.stale_hist = np.zeros((n, len(STALE_BINS_US) + 1))
+
+
+def _flush_costs(f: Flows, L):
+    """Expected remote targets, P(any remote target), and initiator wait (ns) per flush."""
+    others = np.maximum(f.mask_cpus - 1, 0)
+    util = L["workload.cpu_utilization"]
+    targets = others * util
+    p_any = 1.0 - (1.0 - util) ** others
+    wait = L["machine.ipi_send_base_ns"] * p_any + L["machine.ipi_send_per_target_ns"] * np.maximum(targets - p_any, 0)
+    broadcast = L["machine.broadcast_flush"].astype(bool)
+    wait = np.where(broadcast, L["machine.broadcast_flush_ns"], wait)
+    return targets, p_any, wait
+
+
+def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray):
+    n = len(policy)
+    tally = FlushTally(n)
+    targets, p_any, flush_wait = _flush_costs(f, L)
+    defers = (policy == 2) | (policy == 3) | (policy == 4)
+    hold = policy == 3
+    luf = policy == 4
+
+    num_cpus = L["machine.num_cpus"].astype(float)
+    alloc = np.where(f.migrating, f.alloc_per_s, 0.0)
+    promote = np.where(f.migrating, f.promote_per_s, 0.0)
+    per_cpu_alloc = alloc / num_cpus
+    refill_rate = alloc * np.maximum(num_cpus - 1, 0) / num_cpus / f.pcp_batch
+    write_rate = f.write_faults_per_s
+    mf_rate = L["memory.memory_failure_per_s"]
+    lru = L["reclaim.lru_batch_pages"].astype(float)
+    migrate_ns = L["machine.migrate_folio_ns"]
+
+    t = -warmup_s.astype(float).copy()
+    end = window_s.astype(float)
+    burst = np.zeros(n, bool)
+    free = f.wmark_promo.copy()
+    pcp_count = np.zeros(n)
+    pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
+    pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
+    pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
+    pend_len = np.zeros(n, dtype=np.int64)
+    lanes = np.arange(n)
+    thread_flush_count = np.zeros(n)
+
+    def counting(at):
+        return (at >= 0) & (at < end)
+
+    def add_flush(mask, at, by_thread, trigger=None, alloc_path=None):
+        c = mask & counting(at)
+        tally.flushes += c
+        tally.targets += c * targets
+        tally.remote_flushes += c * p_any
+        if by_thread:
+            tally.thread_wait_ns += c * flush_wait
+            thread_flush_count[:] += mask
+        else:
+            tally.kswapd_flush_wait_ns += c * flush_wait
+        if alloc_path is not None:
+            tally.alloc_wait_ns += c * alloc_path * flush_wait
+        if trigger is not None:
+            tally.triggers[trigger] += c
+
+    def retire(mask, at):
+        """A flush covered everything pending: record stale windows, clear the state."""
+        if not mask.any():
+            return
+        c = mask & counting(at)
+        ages_s = np.where(mask[:, None], np.maximum(np.where(mask, at, 0.0)[:, None] - pend_t, 0.0), 0.0)
+        live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
+        w = pend_n * live * c[:, None]
+        tally.stale_pages += w.sum(1)
+        tally.stale_page_s += (w * ages_s).sum(1)
+        bins = np.searchsorted(STALE_BINS_US, ages_s * 1e6)
+        np.add.at(tally.stale_hist, (np.repeat(lanes, _MAX_PENDING_BATCHES), bins.ravel()), w.ravel())
+        for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover):
+            arr[mask] = 0.0
+        free[mask] += held[mask]
+        held[mask] = 0.0
+        pend_len[mask] = 0
+        pend_n[mask] = 0.0   # fix: the old code left these behind
+
+    def add_pending(mask, at, pages):
+        idx = np.minimum(pend_len, _MAX_PENDING_BATCHES - 1)
+        fresh = mask & (pend_len < _MAX_PENDING_BATCHES)
+        pend_t[lanes[fresh], idx[fresh]] = at[fresh]
+        pend_n[lanes[mask], idx[mask]] += pages[mask]   # a full ring merges into its last slot
+        pend_len[fresh] += 1
+
+    def pending_pages():
+        return pcp_pend + old_pend + buddy_pend + held
+
+    def trigger_times(active, span_s, quiet):
+        """Time to the first event that forces the pending flush, and which kind."""
+        has = active & (pending_pages() > 0)
+        nohold = ~hold
+        t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, per_cpu_alloc, has), np.inf)
+        if quiet:  # kswapd's CPU runs the workload again once the burst is over
+            t_own = np.where(has & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, has), np.inf)
+            t_alloc = np.minimum(t_alloc, t_own)
+        drain_s = buddy_cover / np.maximum(f.pcp_batch * refill_rate, 1e-12)
+        t_refill = np.where(has & nohold & (buddy_pend > 0),
+                            drain_s + rnd.exponential(_S_TRIG2, refill_rate, has), np.inf)
+        t_alloc = np.minimum(t_alloc, t_refill)
+        t_write = np.where(has, rnd.exponential(_S_TRIG3, write_rate + mf_rate, has), np.inf)
+        first = np.minimum(t_alloc, t_write)
+        hit = has & (first < span_s)
+        is_mf = rnd.uniform(_S_TRIG3, hit) * np.maximum(write_rate + mf_rate, 1e-300) < mf_rate
+        return first, hit, hit & (t_alloc <= t_write), hit & (t_write < t_alloc) & ~is_mf, hit & (t_write < t_alloc) & is_mf
+
+    def integrate_pending(active, span_s):
+        c = active & counting(t)
+        pp = pending_pages()
+        tally.pending_page_s += c * pp * span_s
+        tally.pending_peak = np.maximum(tally.pending_peak, np.where(c, pp, 0))
+        tally.held_page_s += c * held * span_s
+        tally.held_peak = np.maximum(tally.held_peak, np.where(c, held, 0))
+
+    def thread_triggered_flush(first, by_alloc, by_write, by_mf):
+        at = t + first
+        hit = by_alloc | by_write | by_mf
+        add_flush(by_alloc, at, True, "alloc", alloc_path=by_alloc.astype(float))
+        add_flush(by_write, at, True, "write_fault")
+        add_flush(by_mf, at, True, "memory_failure")
+        retire(hit, at)
+
+    active = t < end
+    while active.any():
+        quiet = active & ~burst
+        if quiet.any():
+            span = np.where(alloc > 0, np.maximum(free - f.wmark_high, 0) / np.maximum(alloc, 1e-12), end - t + 1e-9)
+            first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, quiet=True)
+            integrate_pending(quiet, np.minimum(first, span))
+            thread_triggered_flush(first, by_alloc, by_write, by_mf)
+            c = quiet & counting(t)
+            tally.promoted += c * promote * span
+            t = np.where(quiet, t + span, t)
+            free = np.where(quiet, np.minimum(free, f.wmark_high), free)
+            # kswapd wakes; in migrc_hold it first flushes and frees what it holds
+            woke_hold = quiet & hold & (held > 0)
+            add_flush(woke_hold, t, False, "reclaim")
+            retire(woke_hold, t)
+            # pending pages stay on the old kswapd CPU's pcp list
+            old_pend[quiet] += pcp_pend[quiet]
+            pcp_pend[quiet] = 0.0
+            pcp_count[quiet] = rnd.uniform(_S_PCP, quiet)[quiet] * f.pcp_high[quiet]
+            burst = np.where(quiet, free < f.wmark_promo, burst)
+            burst &= f.migrating
+            active = t < end
+
+        step = active & burst
+        if not step.any():
+            continue
+        is_thp = rnd.uniform(_S_THP, step) < f.thp_step_p
+        small = step & ~is_thp
+        e = f.evict_share
+        z = rnd.normal(_S_EVICT, step)
+        ev = np.where(small, np.clip(np.round(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0, lru), 0.0)
+        dem = np.where(small, lru - ev, 0.0)
+        pages = np.where(is_thp & step, 512.0, np.where(small, lru, 0.0))
+        u_ro = rnd.uniform(_S_RO, step)
+        may_defer = defers & small & (free > f.wmark_min)
+        all_ro_dem = u_ro < f.read_only_p ** dem
+        all_ro_all = u_ro < f.read_only_p ** lru
+        defer_set = np.where(luf, all_ro_all, all_ro_dem & (dem > 0)) & may_defer
+        give_up = defer_set & (rnd.uniform(_S_GIVEUP, step) <
+                               np.minimum(1.0, thread_flush_count / np.maximum(t + warmup_s, 1e-9) * flush_wait * 1e-9))
+        defer_set &= ~give_up
+        deferred_pages = np.where(defer_set, np.where(luf, lru, dem), 0.0)
+
+        # immediate flushes issued by kswapd in this step
+        nf = np.where(policy == 0, dem + (ev > 0), (dem > 0) + (ev > 0).astype(float))
+        # fix: bool + bool is a logical or in numpy; an evicting, non-deferring migrc step issues two flushes
+        nf = np.where(defers, (ev > 0).astype(float) + ((dem > 0) & ~defer_set), nf)
+        nf = np.where(luf & defer_set, 0.0, nf)
+        nf = np.where(is_thp & step, 1.0, nf)
+        nf = np.where(policy == 5, 0.0, nf) * step
+        work_ns = np.where(is_thp, 512 * f.copy_page_ns + migrate_ns, dem * f.copy_page_ns + lru * migrate_ns) * step
+        span = (work_ns + nf * flush_wait) * 1e-9
+
+        # events that fire for older pending pages while kswapd works
+        first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, quiet=False)
+        integrate_pending(step, np.minimum(first, span))
+        thread_triggered_flush(first, by_alloc, by_write, by_mf)
+        # kswapd's own flushes: each one costs a shootdown; the first covers what is pending
+        had = step & (pending_pages() > 0) & (nf > 0)
+        c = step & counting(t)
+        for k in range(int(nf.max(initial=0))):
+            add_flush(step & (nf > k), t, False)
+        tally.triggers["piggyback"] += had & c
+        retire(had, t)
+        tally.triggers["give_up"] += give_up & c
+        tally.kswapd_ns += c * work_ns
+        tally.demoted += c * np.where(is_thp, 512.0, dem)
+        tally.evicted += c * ev
+        add_pending(defer_set, t + span, deferred_pages)
+
+        # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy
+        held += np.where(hold, deferred_pages, 0.0)
+        freed = np.where(hold, pages - deferred_pages, pages) * step
+        small_freed = np.where(is_thp, 0.0, freed)
+        pcp_count += small_freed
+        pcp_pend += np.where(hold, 0.0, deferred_pages)
+        over = np.maximum(pcp_count - f.pcp_high, 0)
+        spills = np.ceil(over / f.pcp_batch)
+        spilled = np.minimum(spills * f.pcp_batch, pcp_count)
+        clean = pcp_count - pcp_pend
+        spilled_clean = np.minimum(clean, spilled)
+        spilled_pend = spilled - spilled_clean
+        buddy_cover = np.where(spilled_pend > 0, 0.0, buddy_cover + spilled_clean * (buddy_pend > 0))
+        buddy_pend += spilled_pend
+        pcp_pend -= spilled_pend
+        pcp_count -= spilled
+        # other CPUs' refills eat into the clean pages above the pending ones
+        buddy_cover = np.maximum(buddy_cover - refill_rate * f.pcp_batch * span, 0.0)
+
+        # promotions are refused while free memory is below the high watermark
+        take = np.where(free >= f.wmark_high, alloc, alloc - promote) * span
+        tally.promoted += c * np.where(free >= f.wmark_high, promote, 0.0) * span
+        free = free + freed - take
+        t = np.where(step, t + span, t)
+        burst = np.where(step, free < f.wmark_promo, burst)
+        active = t < end
+    return tally
