@@ -1,0 +1,201 @@
+"""One policy at one point: the reference model's state, set-up and listener hooks."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from ..engine import lane_arrays
+from ..flush_cycle import STALE_BINS_US
+from ..kernel import PAGES_PER_MIB, THP_PAGES
+from ..params import SimParams
+from ..steady import steady_flows
+from .des import Counters, Driver
+from .memory import FreeLists
+from .migrc_state import MigrcState
+from .reclaim import Reclaim
+from .tlb import TlbModel
+from .workload import SLOW, Workload
+
+STREAMS = ("init", "scan", "hint_cpu", "kswapd", "evict", "write", "read", "extra", "refault", "mf", "ipi")
+SCAN_CHUNKS_PER_S = 1000.0
+
+
+def streams(seed: int) -> dict:
+    """One PCG64(seed) family; each event kind draws from its own jumped copy, so the
+    policies of one point see the same numbers for the same kind of event."""
+    base = np.random.PCG64(int(seed))
+    return {k: np.random.Generator(base.jumped(i + 1)) for i, k in enumerate(STREAMS)}
+
+
+class Model(Workload, Reclaim):
+    def __init__(self, params: SimParams, policy: str, seed: int, **guards):
+        self.params, self.policy = params, policy
+        L = lane_arrays([params])
+        self.L = L
+        f = self.flows = steady_flows(L)
+        g = lambda k: float(L[k][0])  # noqa: E731
+        self.r = streams(seed)
+        self.num_cpus = int(g("machine.num_cpus"))
+        self.mask = np.arange(int(f.run_threads[0]))
+        self.mask_set = frozenset(int(c) for c in self.mask)
+        self.fast_pages = int(f.fast_pages[0])
+        self.wmark_min, self.wmark_high, self.wmark_promo = (float(x[0]) for x in (f.wmark_min, f.wmark_high,
+                                                                                    f.wmark_promo))
+        self.migrating = bool(f.migrating[0])
+        self.lru_batch = int(g("reclaim.lru_batch_pages"))
+        self.evict_fraction = g("reclaim.evict_fraction")
+        self.copy_page_ns = float(f.copy_page_ns[0])
+        self.migrate_ns = g("machine.migrate_folio_ns")
+        self.wf = g("workload.write_fraction")
+        self.defer_migration = policy in ("migrc", "migrc_hold", "luf")
+        self.hold = policy == "migrc_hold"
+        self.window = g("fidelity.window_s")
+
+        # pages and their access rates (steady_flows' per-page rates at zero overhead)
+        n = self.n_pages = max(int(round(g("workload.footprint_mib") * PAGES_PER_MIB)), 1)
+        n_thp = int(round(n * g("workload.large_folio_fraction") / THP_PAGES))
+        n_small = max(n - n_thp * THP_PAGES, 0)
+        self.n_pages = n = n_small + n_thp * THP_PAGES
+        self.n_folios = nf = n_small + n_thp
+        self.size = np.concatenate([np.ones(n_small, np.int64), np.full(n_thp, THP_PAGES, np.int64)])
+        self.folio_start = np.concatenate([[0], np.cumsum(self.size)[:-1]])
+        ri = self.r["init"]
+        n_hot_folios = int(round(g("workload.hot_set_fraction") * nf))
+        self.hot = np.zeros(nf, bool)
+        self.hot[ri.permutation(nf)[:n_hot_folios]] = True
+        hot_pages = self.size[self.hot].sum()
+        cold_pages = n - hot_pages
+        a_hot = 1.0 if cold_pages <= 0 else (0.0 if hot_pages <= 0 else g("workload.hot_access_fraction"))
+        units_per_s = f.run_threads[0] * g("workload.cpu_utilization") * 1e9 / f.unit_ns[0]
+        touches = units_per_s * g("workload.random_pages_per_unit")
+        lam_hot = touches * a_hot / max(hot_pages, 1)
+        lam_cold = touches * (1 - a_hot) / max(cold_pages, 1)
+        self.lam = np.where(self.hot, lam_hot, lam_cold) * self.size
+        self.ro_type = ri.random(nf) < g("workload.read_only_fraction")
+        self.loc = np.full(nf, SLOW, np.int64)
+        self.mapped_w = np.zeros(nf, bool)
+        self.ver = np.zeros(nf, np.int64)
+        self.thp_frames: dict[int, list] = {}
+        self.other_frame: dict[int, int] = {}
+        self.next_other = nf
+        self.lru_hot, self.lru_cold = deque(), deque()
+
+        # scanner
+        scan_pps = g("reclaim.numa_scan_size_mib") * PAGES_PER_MIB / (g("reclaim.numa_scan_period_ms") / 1e3)
+        self.cycle_s = n / scan_pps
+        self.scan_dt = 1.0 / SCAN_CHUNKS_PER_S
+        self.scan_chunk_pages = max(int(round(scan_pps * self.scan_dt)), 1)
+        self.scan_period_s = g("reclaim.numa_scan_period_ms") / 1e3
+        self.threshold_s = g("reclaim.hot_threshold_ms") / 1e3
+        self.rate_limit_pages = g("reclaim.promote_rate_limit_mib_per_s") * PAGES_PER_MIB
+        self.rate_sec, self.rate_used = None, 0
+        self.extra_pps = g("reclaim.extra_alloc_mib_per_s") * PAGES_PER_MIB if self.migrating else 0.0
+        self.mf_rate = g("memory.memory_failure_per_s")
+
+        # machine
+        self.state = MigrcState(listener=self, **guards)
+        self.tlb = TlbModel(self.num_cpus)
+        self.c = Counters(self.num_cpus, STALE_BINS_US)
+        cost = dict(util=g("workload.cpu_utilization"), broadcast=bool(g("machine.broadcast_flush")),
+                    broadcast_ns=g("machine.broadcast_flush_ns"), base_ns=g("machine.ipi_send_base_ns"),
+                    per_target_ns=g("machine.ipi_send_per_target_ns"))
+        self.drv = Driver(-g("fidelity.warmup_s"), self.window, self.state, self.tlb, cost, self.r["ipi"], self.c)
+        self.mem = FreeLists(self.fast_pages, self.num_cpus, int(f.pcp_batch[0]), int(f.pcp_high[0]))
+        self.kswapd_running = False
+        self.pending_pages = self.held_pages = 0
+        self._last_t = self.drv.now
+        self._initial_placement(resid_s=max(self.fast_pages - self.wmark_promo, 1) / max(f.reclaim_per_s[0], 1e-9))
+        self._start_processes()
+
+    def now(self):
+        return self.drv.now
+
+    def _initial_placement(self, resid_s):
+        """Start in steady state: hot folios first, then cold ones, until free = promo watermark;
+        LRU order is age order, and writable data has been written with its age's probability."""
+        ri = self.r["init"]
+        budget = self.fast_pages - int(self.wmark_promo) if self.migrating else self.fast_pages
+        order = np.concatenate([ri.permutation(np.flatnonzero(self.hot)), ri.permutation(np.flatnonzero(~self.hot))])
+        fits = np.cumsum(self.size[order]) <= budget
+        resident = order[fits]
+        frames = ri.permutation(self.fast_pages)
+        used = 0
+        for v in ri.permutation(resident):
+            sz = int(self.size[v])
+            fr = frames[used:used + sz].tolist()
+            used += sz
+            self.loc[v] = fr[0]
+            if sz > 1:
+                self.thp_frames[int(v)] = fr
+            (self.lru_hot if self.hot[v] else self.lru_cold).append(int(v))
+        for lru in (self.lru_hot, self.lru_cold):
+            k = len(lru)
+            for i, v in enumerate(lru):
+                age = resid_s * (1 - i / max(k, 1))
+                if not self.ro_type[v] and self.wf > 0:
+                    self.mapped_w[v] = ri.random() < 1 - np.exp(-self.lam[v] * self.wf * age)
+        self.mem.free_large(frames[used:].tolist())
+
+    def _start_processes(self):
+        d, ri = self.drv, self.r["init"]
+        for lru in (self.lru_hot, self.lru_cold):
+            for v in lru:
+                self.arm_write(v)
+        if self.migrating:
+            self.scan_pos = int(ri.integers(self.n_pages))
+            d.at(d.now + ri.random() * self.scan_dt, self.on_scan_chunk)
+            d.at(d.now + ri.random() * self.scan_period_s, self.on_scan_flush)
+            if self.extra_pps > 0:
+                d.at(d.now + self.r["extra"].exponential(1.0 / self.extra_pps), self.on_extra_alloc)
+        if self.mf_rate > 0:
+            d.at(d.now + self.r["mf"].exponential(1.0 / self.mf_rate), self.on_memory_failure)
+        d.at(d.now + 0.01, self.on_prune)
+
+    def on_prune(self):
+        self.tlb.prune(self.mask_set, self.drv.now)
+        self.drv.at(self.drv.now + 0.01, self.on_prune)
+
+    # -- statistics of pending/held pages (time integrals inside the window) --
+    def _pending_change(self, dp, held):
+        t = self.drv.now
+        lo, hi = max(self._last_t, 0.0), min(t, self.window)
+        if hi > lo:
+            self.c.pending_page_s += self.pending_pages * (hi - lo)
+            self.c.held_page_s += self.held_pages * (hi - lo)
+        self._last_t = t
+        self.pending_pages += dp
+        self.held_pages += held
+        if self.drv.counting():
+            self.c.pending_peak = max(self.c.pending_peak, self.pending_pages)
+            self.c.held_peak = max(self.c.held_peak, self.held_pages)
+
+    def finish(self):
+        self.drv.now = self.window
+        self._pending_change(0, 0)
+
+    # -- MigrcState listener --
+    def retired(self, meta, trigger, now):
+        for rec in meta:
+            if rec.retired:
+                continue
+            rec.retired = True
+            if 0.0 <= now < self.window:
+                self.c.stale_pages += rec.pages
+                self.c.stale_page_s += rec.pages * (now - rec.unmap_t)
+                self.c.stale_hist[np.searchsorted(STALE_BINS_US, (now - rec.unmap_t) * 1e6)] += rec.pages
+            held = rec.held or []
+            self._pending_change(-rec.pages, held=-len(held))
+            for fr in held:
+                self.mem.free_page(rec.cpu, fr, 0)
+        if trigger == "piggyback" and self.drv.counting():
+            self.c.triggers["piggyback"] += 1
+
+    def give_up(self):
+        if self.drv.counting():
+            self.c.triggers["give_up"] += 1
+
+    def deferred_flush(self, reason):
+        if self.drv.counting() and reason in self.c.triggers:
+            self.c.triggers[reason] += 1

@@ -1,0 +1,185 @@
+"""kswapd on the fast node: LRU batches demoted (or evicted) under each policy.
+
+kswapd wakes when free memory falls below the high watermark and reclaims
+until it is back at the promo watermark. Each step takes the LRU tail (cold
+list first): either one THP, demoted and flushed on its own and never
+deferred, or up to `lru_batch_pages` small folios, one migrate_pages_batch()
+for the demoted ones (one try_to_unmap_flush()) and one flush for the
+evicted ones, as shrink_folio_list() batches them.
+"""
+
+from __future__ import annotations
+
+from .migrc_state import Delay, Task, Ubc, try_to_unmap_flush
+from .workload import SLOW, SWAPPED
+
+
+class Record:
+    """A deferred batch: for pending-page and stale-window statistics, and migrc_hold's held frames."""
+    __slots__ = ("unmap_t", "pages", "held", "cpu", "retired")
+
+    def __init__(self, unmap_t, pages, cpu, hold):
+        self.unmap_t, self.pages, self.cpu = unmap_t, pages, cpu
+        self.held = [] if hold else None
+        self.retired = False
+
+
+class Reclaim:
+    """Mixin of `model.Model`: kswapd."""
+
+    def free_for_watermarks(self) -> float:
+        """migrc_hold (RFC v2+) counts the folios it holds as free in watermark checks."""
+        return self.mem.free + (self.held_pages if self.hold else 0)
+
+    def after_alloc(self):
+        low = self.free_for_watermarks() < self.wmark_high or (self.hold and self.held_pages > 0
+                                                                and self.mem.free < self.wmark_min)
+        if not self.kswapd_running and low and self.migrating:
+            self.kswapd_running = True
+            cpu = int(self.r["kswapd"].integers(self.num_cpus))
+            task = Task(cpu, "kswapd", "reclaim")
+            self.drv.spawn(self.kswapd(task), task)
+
+    def kswapd(self, task: Task):
+        if self.hold and self.held_pages > 0:
+            # v5-v8: the memory migrc holds is given back before reclaiming more
+            yield from self.state.migrc_flush(task, self.now)
+        while self.free_for_watermarks() < self.wmark_promo:
+            if not (self.lru_cold or self.lru_hot):
+                break
+            yield from self.reclaim_step(task)
+        self.kswapd_running = False
+
+    def _isolate(self):
+        lru = self.lru_cold if self.lru_cold else self.lru_hot
+        v = lru[0]
+        if v < self.n_folios and self.size[v] > 1:
+            lru.popleft()
+            return [v], True
+        batch = []
+        while lru and len(batch) < self.lru_batch:
+            v = lru[0]
+            if v < self.n_folios and self.size[v] > 1:
+                break
+            batch.append(lru.popleft())
+        return batch, False
+
+    def _frames(self, v):
+        if v >= self.n_folios:
+            return [self.other_frame.pop(v)]
+        return self.thp_frames.pop(v) if self.size[v] > 1 else [int(self.loc[v])]
+
+    def _unmap(self, v, now):
+        """try_to_migrate()/try_to_unmap(): the PTEs go; every CPU of the mm may keep a stale entry."""
+        frames = self._frames(v)
+        if v < self.n_folios:
+            self.tlb.unmap(v, frames, self.mask, now)
+            ro = not self.mapped_w[v]
+        else:
+            ro = False
+        return frames, ro
+
+    def _defer(self, task, pending, pages, now):
+        """migrc_add_pending_ubc() for a read-only sub-batch; returns (mgen, record)."""
+        if not pending.required:
+            return 0, None
+        rec = Record(now, pages, task.cpu, self.hold)
+        pending.meta = [rec]
+        mgen = self.state.add_pending(task, pending)
+        if mgen:
+            self._pending_change(+pages, held=0)
+            return mgen, rec
+        return 0, None
+
+    def _free(self, task, frames, mgen, rec):
+        if rec is not None and self.hold and not rec.retired:
+            rec.held.extend(frames)
+            self._pending_change(0, held=len(frames))
+            return
+        for fr in frames:
+            self.mem.free_page(task.cpu, fr, mgen)       # folio_put_mgen()
+
+    def reclaim_step(self, task: Task):
+        now = self.drv.now
+        batch, is_thp = self._isolate()
+        mask = self.mask_set
+        skip = self.policy == "no_flush"
+        counting = self.drv.counting()
+        if is_thp:
+            v = batch[0]
+            frames, _ = self._unmap(v, now)
+            task.ubc.add(mask)
+            yield from try_to_unmap_flush(self.state, task, self.now, skip=skip)
+            work = len(frames) * self.copy_page_ns + self.migrate_ns
+            yield Delay(work)
+            self.mem.free_large(frames)
+            self._to_slow(v)
+            if counting:
+                self.c.demoted += len(frames)
+                self.c.kswapd_ns += work
+            return
+        evict = self.r["evict"].random(len(batch)) < self.evict_fraction
+        dem = [v for v, e in zip(batch, evict) if not e]
+        ev = [v for v, e in zip(batch, evict) if e]
+        may_defer = self.mem.free > self.wmark_min          # v3+: migrc pauses under high pressure
+        work = len(dem) * self.copy_page_ns + len(batch) * self.migrate_ns
+
+        # migrate_pages_batch() for the demotions
+        pending, normal, deferred = Ubc(), [], []
+        for v in dem:
+            frames, ro = self._unmap(v, now)
+            if self.policy == "no_batch":
+                task.ubc.add(mask)                            # one flush per folio
+                yield from try_to_unmap_flush(self.state, task, self.now)
+                normal.append(frames[0])
+            elif self.defer_migration and ro and may_defer:
+                pending.add(mask)
+                deferred.append(frames[0])
+            else:
+                task.ubc.add(mask, writable=not ro)
+                normal.append(frames[0])
+            self._to_slow(v)
+        mgen, rec = self._defer(task, pending, len(deferred), now)
+        if not mgen:
+            normal, deferred = normal + deferred, []
+        yield from try_to_unmap_flush(self.state, task, self.now, skip=skip)
+
+        # shrink_folio_list() for the evictions (LUF defers read-only ones too)
+        pending2, normal2, deferred2 = Ubc(), [], []
+        for v in ev:
+            frames, ro = self._unmap(v, now)
+            if self.policy == "luf" and ro and may_defer:
+                pending2.add(mask)
+                deferred2.append(frames[0])
+            else:
+                task.ubc.add(mask, writable=not ro)
+                normal2.append(frames[0])
+            self._to_swap(v)
+        mgen2, rec2 = self._defer(task, pending2, len(deferred2), now)
+        if not mgen2:
+            normal2, deferred2 = normal2 + deferred2, []
+        yield from try_to_unmap_flush(self.state, task, self.now, skip=skip)
+
+        yield Delay(work)
+        self._free(task, normal + normal2, 0, None)
+        self._free(task, deferred, mgen, rec)
+        self._free(task, deferred2, mgen2, rec2)
+        if counting:
+            self.c.demoted += len(dem)
+            self.c.evicted += len(ev)
+            self.c.kswapd_ns += work
+
+    def _to_slow(self, v):
+        if v >= self.n_folios:
+            return                                  # other allocations leave the model when demoted
+        self.ver[v] += 1
+        self.loc[v] = SLOW
+        self.arm_write(v)
+
+    def _to_swap(self, v):
+        if v >= self.n_folios:
+            return
+        self.ver[v] += 1
+        self.loc[v] = SWAPPED
+        self.drv.at(self.drv.now + self.r["refault"].exponential(1.0 / self.lam[v]), self.on_refault, v,
+                    int(self.ver[v]))
