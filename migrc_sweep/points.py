@@ -23,8 +23,10 @@ EXECUTORS = ("auto", "ray", "inline")
 _SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _TOP_LEVEL_KEYS = set(GROUPS) | {
     "policy", "engine", "seed", "replicates", "sweep_id", "dry_run", "max_points",
-    "executor", "paths", "store", "ray",
+    "executor", "paths", "store", "ray", "calibration", "compare_to",
 }
+# Measured tables a sweep can be printed side by side with (compare_to=...).
+MEASURED_TABLES = ("seed_v9",)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Settings:
     ray_num_cpus: int | None
     points_per_task: int | None
     ray_dir: Path
+    compare_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ def settings_from_config(cfg: dict) -> Settings:
     address = _get(cfg, "ray.address", None)
     if address is not None and (not isinstance(address, str) or not address):
         raise ConfigError("ray.address", address, "must be null, 'auto' or HOST:PORT")
+    compare_to = cfg.get("compare_to")
+    if compare_to is not None and compare_to not in MEASURED_TABLES:
+        raise ConfigError("compare_to", compare_to, f"must be null or one of {', '.join(MEASURED_TABLES)}")
     dry_run = cfg.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError("dry_run", dry_run, "must be true or false")
@@ -148,6 +154,7 @@ def settings_from_config(cfg: dict) -> Settings:
         ray_num_cpus=_whole(cfg, "ray.num_cpus", 1, None),
         points_per_task=_whole(cfg, "ray.points_per_task", 1, None),
         ray_dir=_path(cfg, "ray.dir"),
+        compare_to=compare_to,
     )
 
 

@@ -81,6 +81,8 @@ def report(plan: Plan, sweep_id: str) -> Path | None:
     print(f"\n{', '.join(sorted(table['policy'].unique())) or 'no variant'} vs {baseline} "
           f"(sweep {sweep_id}, {len(wanted)} points):")
     print(payoff.format_table(table, baseline))
+    if plan.settings.compare_to:
+        print_side_by_side(df[df["status"] == "ok"], baseline, plan.settings.compare_to)
     if table.empty:
         return None
     from migrc_sweep import figures
@@ -96,6 +98,19 @@ def report(plan: Plan, sweep_id: str) -> Path | None:
     plt.close(fig)
     print(f"figure: {out}")
     return out
+
+
+def print_side_by_side(df, baseline: str, table_name: str) -> None:
+    """Measured BEFORE/AFTER/change next to the simulated ones, per variant, CI over seeds."""
+    from migrc_sweep import calibrate, seed_table
+    measured = {"seed_v9": seed_table.MEASURED}[table_name]
+    base = df[df["policy"] == baseline].set_index(["point_id", "seed"])
+    for variant in sorted(set(df["policy"]) - {baseline}):
+        var = df[df["policy"] == variant].set_index(["point_id", "seed"])
+        both = base.index.intersection(var.index)
+        rows = calibrate.side_by_side(base.loc[both].to_dict("records"), var.loc[both].to_dict("records"), measured)
+        print(f"\n{table_name}: measured (BEFORE {baseline}, AFTER {variant}) vs simulated, {len(both)} replicates:")
+        print(calibrate.format_table(rows))
 
 
 def run_sweep(configs: list[dict]) -> SweepResult:

@@ -13,8 +13,8 @@ from migrc_sweep.points import build_plan
 from sim.params import GROUPS, POLICIES, SimParams
 
 CONF = config_dir()
-# conf/ also holds data that is not a Hydra group (e.g. calibration fits), so name the groups.
-GROUPS_OF_APP = ("machine", "memory", "reclaim", "workload", "fidelity", "policy", "experiment", "sweep")
+GROUPS_OF_APP = ("machine", "memory", "reclaim", "workload", "fidelity", "policy", "experiment", "sweep",
+                 "calibration")
 GROUP_OPTIONS = [(g, f.stem) for g in GROUPS_OF_APP for f in sorted((CONF / g).glob("*.yaml"))]
 
 
@@ -29,10 +29,23 @@ def test_option_composes_into_valid_points(compose_config, group, option):
     assert plan.points and isinstance(plan.points[0].params, SimParams)
 
 
-def test_defaults_are_the_dataclass_defaults(compose_config):
-    """The default options describe the seed machine, which is what the dataclass defaults are."""
+def test_defaults_are_the_dataclass_defaults_with_the_calibration_applied(compose_config):
+    """The default options describe the seed machine: the dataclass defaults, refined by the fit."""
+    import yaml
+
     params = build_plan([plain(compose_config(["sweep=none", "fidelity=default"]))]).points[0].params
-    assert params == SimParams()
+    fitted = yaml.safe_load((CONF / "calibration" / "seed_v9.yaml").read_text())
+    expected = SimParams()
+    for group in ("machine", "workload", "reclaim"):
+        expected = dataclasses.replace(expected, **{group: dataclasses.replace(getattr(expected, group),
+                                                                                **fitted[group])})
+    assert params == expected
+
+
+def test_any_parameter_is_an_ordinary_override(compose_config):
+    """sim_defaults puts every key in the config, so sweeping one needs no '+'."""
+    p = build_plan([plain(compose_config(["sweep=none", "machine.page_walk_ns=55"]))]).points[0].params
+    assert p.machine.page_walk_ns == 55
 
 
 def test_bare_metal_differs_where_the_issue_says(compose_config):
