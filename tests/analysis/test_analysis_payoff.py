@@ -99,3 +99,15 @@ def test_price_is_the_mean_over_seeds_of_raw_rows(map_dataset):
               and all(r[k] == v for k, v in config.items())]
     assert row["n_seeds"] == len(values) == len(MAP_SEEDS)
     assert row["value"] == pytest.approx(math.fsum(values) / len(values))
+
+
+def test_wide_table_of_several_sweeps_invents_no_points(tmp_path):
+    """Each sweep ran a different CPU count; a cartesian product of index levels would add empty points."""
+    root = tmp_path / "ds"
+    write_partition(root, "3", simulated_rows([(params(machine__num_cpus=8), s) for s in (0, 1)], False))
+    write_partition(root, "12", simulated_rows([(params(machine__num_cpus=32), s) for s in (0, 1)], False))
+    wide = payoff_wide(payoff(load_dataset(root)))
+    assert len(wide) == 2 * 2  # 2 sweeps x 1 point x 2 variants
+    assert list(wide["sweep_id"].astype(str).drop_duplicates()) == ["3", "12"]
+    assert dict(zip(wide["sweep_id"].astype(str), wide["machine.num_cpus"])) == {"3": 8, "12": 32}
+    assert wide["runtime_change_pct_ci_low"].notna().all()  # two seeds: a finite interval
