@@ -95,5 +95,6 @@ def metrics_row(m) -> dict:
         initiator_wait_s=split(kswapd_wait_ns + thread_wait_ns),
         copy_s=split(kswapd_copy_ns + fault_ns),
         stale_read_violations=float(m.tlb.violations),
+        tlb_full_flushes=flushed_cpus * R,
     )
     return {k: float(v) for k, v in row.items()}, received_cpu * R

@@ -24,6 +24,7 @@ class Counters:
         self.flushed_cpus = 0            # CPUs whose TLB a flush emptied (initiator + IPI targets)
         self.flushed_cpus_scan = 0
         self.remote_flushes = 0          # nr_tlb_remote_flush
+        self.targets = 0                 # IPIs sent, summed over flushes
         self.received = np.zeros(num_cpus)   # TLB shootdown IRQs per CPU
         self.kswapd_ns = 0.0
         self.kswapd_flush_wait_ns = 0.0
@@ -132,6 +133,7 @@ class Driver:
                 for cpu in targets:
                     c.received[cpu] += 1
                 c.remote_flushes += m > 0
+                c.targets += m
             if kind == "kswapd":
                 c.kswapd_flush_wait_ns += wait
             elif kind == "thread":

@@ -113,16 +113,22 @@ class Model(Workload, Reclaim):
         return self.drv.now
 
     def _initial_placement(self, resid_s):
-        """Start in steady state: hot folios first, then cold ones, until free = promo watermark;
-        LRU order is age order, and writable data has been written with its age's probability."""
+        """Start near steady state: hot folios first, then cold ones, until free = promo watermark.
+        Within a class the folios the scanner passed most recently are the resident ones (they
+        were promoted last), and LRU order is that age order, oldest at the tail; writable data
+        has been written with its age's probability."""
         ri = self.r["init"]
+        self.scan_pos = int(ri.integers(self.n_pages))
         budget = self.fast_pages - int(self.wmark_promo) if self.migrating else self.fast_pages
-        order = np.concatenate([ri.permutation(np.flatnonzero(self.hot)), ri.permutation(np.flatnonzero(~self.hot))])
+        behind = (self.scan_pos - self.folio_start) % self.n_pages     # address distance behind the scanner
+        hot_idx, cold_idx = np.flatnonzero(self.hot), np.flatnonzero(~self.hot)
+        order = np.concatenate([hot_idx[np.argsort(behind[hot_idx], kind="stable")],
+                                cold_idx[np.argsort(behind[cold_idx], kind="stable")]])
         fits = np.cumsum(self.size[order]) <= budget
         resident = order[fits]
         frames = ri.permutation(self.fast_pages)
         used = 0
-        for v in ri.permutation(resident):
+        for v in resident[np.argsort(-behind[resident], kind="stable")]:
             sz = int(self.size[v])
             fr = frames[used:used + sz].tolist()
             used += sz
@@ -144,7 +150,6 @@ class Model(Workload, Reclaim):
             for v in lru:
                 self.arm_write(v)
         if self.migrating:
-            self.scan_pos = int(ri.integers(self.n_pages))
             d.at(d.now + ri.random() * self.scan_dt, self.on_scan_chunk)
             d.at(d.now + ri.random() * self.scan_period_s, self.on_scan_flush)
             if self.extra_pps > 0:
