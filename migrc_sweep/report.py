@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (df["policy"] == args.baseline).any():
         print(f"migrc-report: baseline policy {args.baseline!r} has no rows in {args.dataset}", file=sys.stderr)
         return 2
+    variants = sorted(set(df.loc[df["policy"] != args.baseline, "policy"]))
+    if args.policy not in variants and variants:
+        # A sweep of, say, luf alone still deserves its map: show the first variant, and say so.
+        print(f"migrc-report: no {args.policy!r} rows; showing {variants[0]!r} instead", file=sys.stderr)
+        args.policy = variants[0]
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / REPORT_NAME
     path.write_text(build_report(df, str(args.dataset), args.baseline, args.policy), encoding="utf-8")

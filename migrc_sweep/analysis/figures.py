@@ -84,8 +84,8 @@ def _value_text(column: str, value) -> str:
 
 
 def _values(df: pd.DataFrame, column: str) -> list:
-    if column not in df.columns:
-        return [None]
+    if column not in df.columns or df[column].dropna().empty:
+        return [None]  # one facet, so an empty selection still yields a labelled figure
     return sorted(df[column].dropna().unique().tolist())
 
 
@@ -190,8 +190,13 @@ def seed_comparison_figure(comparison: pd.DataFrame) -> Figure:
         pd.DataFrame({"metric": comparison["metric"], "source": seed_label,
                       "change_pct": comparison["measured_change_pct"]}),
     ], ignore_index=True)
-    sns.barplot(data=tidy, x="metric", y="change_pct", hue="source", hue_order=[sim_label, seed_label], ax=ax,
-                errorbar=None)
+    if comparison.empty:
+        ax.text(0.5, 0.5, f"no {policy} rows paired with {baseline}", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.bar([], [], label=seed_label)
+    else:
+        sns.barplot(data=tidy, x="metric", y="change_pct", hue="source", hue_order=[sim_label, seed_label], ax=ax,
+                    errorbar=None)
     if ax.containers and len(comparison):
         bars = ax.containers[0]
         centres = [b.get_x() + b.get_width() / 2 for b in bars]

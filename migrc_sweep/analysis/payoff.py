@@ -133,14 +133,13 @@ def payoff_wide(long: pd.DataFrame) -> pd.DataFrame:
     # pivot, not pivot_table: with dropna=False (needed to keep NaN intervals) pivot_table would
     # build the cartesian product of the index levels and invent points that were never run.
     wide = long.pivot(index=keys, columns="measure", values=["mean_pct", "ci_low_pct", "ci_high_pct"])
-    flat = pd.DataFrame(index=wide.index)
-    for measure in long["measure"].unique():
-        flat[measure] = wide[("mean_pct", measure)]
-        flat[f"{measure}_ci_low"] = wide[("ci_low_pct", measure)]
-        flat[f"{measure}_ci_high"] = wide[("ci_high_pct", measure)]
     n = long.groupby(keys, observed=True, sort=False)["n_seeds"].max()
-    flat.insert(0, "n_seeds", n.reindex(flat.index).to_numpy())
-    flat = flat.sort_index()
+    columns = {"n_seeds": n.reindex(wide.index).to_numpy()}
+    for measure in long["measure"].unique():
+        columns[measure] = wide[("mean_pct", measure)].to_numpy()
+        columns[f"{measure}_ci_low"] = wide[("ci_low_pct", measure)].to_numpy()
+        columns[f"{measure}_ci_high"] = wide[("ci_high_pct", measure)].to_numpy()
+    flat = pd.DataFrame(columns, index=wide.index).sort_index()
     return _restore_dtypes(flat.reset_index(), long)
 
 

@@ -30,9 +30,10 @@ def params(**overrides):
     return build_params(groups)
 
 
-def simulated_rows(points, seed_in_point_id: bool, start: dt.datetime | None = None) -> list[dict]:
+def simulated_rows(points, seed_in_point_id: bool, start: dt.datetime | None = None,
+                   policies=POLICIES) -> list[dict]:
     """One row per point x policy, as the store writes them (subset of its provenance columns)."""
-    results = sim.simulate_batch(points, POLICIES)
+    results = sim.simulate_batch(points, policies)
     start = start or dt.datetime(2026, 11, 25, tzinfo=dt.timezone.utc)
     rows, ids = [], {}
     for n, ((p, seed), per_policy) in enumerate(zip(points, results)):

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from analysis_datasets import MAP_SEEDS, expected_payoff, read_raw
+from analysis_datasets import MAP_SEEDS, expected_payoff, params, read_raw, simulated_rows, write_partition
 from migrc_sweep import report, seed_table
 from migrc_sweep.analysis.payoff import MEASURES
 
@@ -166,6 +166,18 @@ def test_config_and_provenance_tables(built):
 def test_cli_refuses_a_missing_dataset(tmp_path, capsys):
     assert report.main([str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "no dataset" in capsys.readouterr().err
+
+
+def test_a_sweep_without_migrc_reports_its_own_variant(tmp_path, capsys):
+    root = tmp_path / "ds"
+    write_partition(root, "luf-only", simulated_rows([(params(), s) for s in (0, 1)], False,
+                                                     policies=("batched", "luf")))
+    assert report.main([str(root), "--out", str(tmp_path / "out")]) == 0
+    assert "showing 'luf' instead" in capsys.readouterr().err
+    parsed = ReportParser()
+    parsed.feed((tmp_path / "out" / report.REPORT_NAME).read_text(encoding="utf-8"))
+    assert len(parsed.images) == 5
+    assert [r["policy"] for r in parsed.tables["table-payoff"]] == ["luf"]
 
 
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
