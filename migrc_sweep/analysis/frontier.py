@@ -67,9 +67,6 @@ class _Memo:
         self.cache: dict[tuple, float] = {}
         self.rounds = 0
 
-    def key(self, line_no: int, index: int) -> tuple:
-        return line_no, index
-
     def run(self, wanted: list[tuple[int, int]], lines: list[dict]) -> None:
         todo = [w for w in dict.fromkeys(wanted) if w not in self.cache]
         if not todo:

@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from sim.metrics import ALL_METRICS
@@ -88,10 +89,9 @@ def load_dataset(root: str | Path, sweep_id: str | None = None) -> pd.DataFrame:
     if not root.is_dir():
         raise FileNotFoundError(f"no dataset directory at {root}")
     discovered = ds.dataset(root, format="parquet", partitioning="hive")
-    partition_names = [n for n in discovered.partitioning.schema.names] if discovered.partitioning else []
+    partition_names = list(discovered.partitioning.schema.names) if discovered.partitioning else []
     # Re-open with the partition keys as plain strings: pyarrow would otherwise infer
     # int32 for "2"/"10" and string for "test", which breaks mixing sweeps.
-    import pyarrow as pa
     part_schema = pa.schema([pa.field(n, pa.string()) for n in partition_names])
     dataset = ds.dataset(root, format="parquet", partitioning=ds.partitioning(part_schema, flavor="hive"))
     table = dataset.to_table()
