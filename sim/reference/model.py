@@ -104,6 +104,7 @@ class Model(Workload, Reclaim):
         self.drv = Driver(-g("fidelity.warmup_s"), self.window, self.state, self.tlb, cost, self.r["ipi"], self.c)
         self.mem = FreeLists(self.fast_pages, self.num_cpus, int(f.pcp_batch[0]), int(f.pcp_high[0]))
         self.kswapd_running = False
+        self.kswapd_cpu = -1
         self.pending_pages = self.held_pages = 0
         self._last_t = self.drv.now
         self._initial_placement(resid_s=max(self.fast_pages - self.wmark_promo, 1) / max(f.reclaim_per_s[0], 1e-9))

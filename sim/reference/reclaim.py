@@ -36,7 +36,7 @@ class Reclaim:
                                                                 and self.mem.free < self.wmark_min)
         if not self.kswapd_running and low and self.migrating:
             self.kswapd_running = True
-            cpu = int(self.r["kswapd"].integers(self.num_cpus))
+            cpu = self.kswapd_cpu = int(self.r["kswapd"].integers(self.num_cpus))
             task = Task(cpu, "kswapd", "reclaim")
             self.drv.spawn(self.kswapd(task), task)
 

@@ -20,6 +20,14 @@ class Workload:
     """Mixin of `model.Model`: everything a workload thread does."""
 
     # -- helpers --
+    def fault_cpu(self, stream="hint_cpu") -> int:
+        """The CPU of the first thread to touch a page: a running one. While kswapd reclaims
+        on a CPU of the mm, the thread it preempted there takes no faults."""
+        cpu = int(self.r[stream].choice(self.mask))
+        if self.kswapd_running and cpu == self.kswapd_cpu and len(self.mask) > 1:
+            cpu = int(self.mask[(np.flatnonzero(self.mask == cpu)[0] + 1) % len(self.mask)])
+        return cpu
+
     def lam_cpu(self, v: int) -> float:
         return self.lam[v] / len(self.mask) if v < self.n_folios else 0.0
 
@@ -99,7 +107,7 @@ class Workload:
         if self.rate_used + self.size[v] > self.rate_limit_pages:
             return
         self.rate_used += self.size[v]
-        cpu = int(self.r["hint_cpu"].choice(self.mask))
+        cpu = self.fault_cpu()
         self.drv.spawn(self.promote(v, cpu), Task(cpu, "thread", "alloc"))
 
     def promote(self, v: int, cpu: int):
@@ -115,7 +123,7 @@ class Workload:
     def on_write(self, v: int, ver: int):
         if ver != self.ver[v] or self.mapped_w[v]:
             return
-        cpu = int(self.r["hint_cpu"].choice(self.mask))
+        cpu = self.fault_cpu()
         self.drv.spawn(self.write_fault(v, cpu), Task(cpu, "thread", "write_fault"))
 
     def write_fault(self, v: int, cpu: int):
@@ -130,7 +138,7 @@ class Workload:
     def on_refault(self, v: int, ver: int):
         if ver != self.ver[v] or self.loc[v] != SWAPPED:
             return
-        cpu = int(self.r["hint_cpu"].choice(self.mask))
+        cpu = self.fault_cpu()
         self.drv.spawn(self.refault(v, cpu, ver), Task(cpu, "thread", "alloc"))
 
     def refault(self, v: int, cpu: int, ver: int):
