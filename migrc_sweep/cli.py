@@ -17,6 +17,7 @@ from migrc_sweep.confdir import config_dir
 from migrc_sweep.sweep import SweepResult, run_sweep
 
 EXIT_BAD_INPUT = 2
+EXIT_TOO_MANY_FAILURES = 3
 
 
 def plain(cfg: DictConfig) -> dict:
@@ -40,9 +41,10 @@ def _hydra_main(cfg: DictConfig) -> SweepResult:
     from sim.params import ParamError
 
     from migrc_sweep.errors import ConfigError
+    from migrc_sweep.orchestrate import TooManyFailures
     try:
         return run(cfg)
-    except (ParamError, ConfigError) as ex:
+    except (ParamError, ConfigError, TooManyFailures) as ex:
         raise _BadInput(ex) from ex
 
 
@@ -59,13 +61,16 @@ def one_line(ex: BaseException) -> str:
         lines = lines[:lines.index("Config search path:")]
     out: list[str] = []
     for ln in lines:
-        if "HYDRA_FULL_ERROR" in ln or ln.startswith(("full_key:", "object_type=")):
+        # "To append to your config use +k=v" is wrong advice here: sim_defaults declares every
+        # real key, so a key Hydra cannot find is a typo, and '+' would only reach our own refusal.
+        if "HYDRA_FULL_ERROR" in ln or ln.startswith(("full_key:", "object_type=", "To append to your config")):
             continue
         if out and out[-1].startswith("Available options") and ":" in out[-1]:
             out[-1] += (" " if out[-1].endswith(":") else ", ") + ln
         else:
             out.append(ln)
-    return "; ".join(out) or type(ex).__name__
+    return "; ".join(ln.rstrip(".") for ln in out[:-1]) + ("; " if len(out) > 1 else "") + (out[-1] if out else "") \
+        or type(ex).__name__
 
 
 def _with_default_grid(argv: list[str]) -> list[str]:
@@ -81,17 +86,24 @@ def main() -> None:
     from sim.params import ParamError
 
     from migrc_sweep.errors import ConfigError
+    from migrc_sweep.orchestrate import TooManyFailures
 
     user_wants_trace = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [sys.argv[0], *_with_default_grid(sys.argv[1:])]
     try:
-        _hydra_main()
-    except (_BadInput, ParamError, ConfigError, HydraException, OmegaConfBaseException) as ex:
+        try:
+            _hydra_main()
+        except _BadInput as carrier:
+            raise carrier.args[0]  # keeps its own __cause__ for one_line
+    except (ParamError, ConfigError, HydraException, OmegaConfBaseException) as ex:
         if user_wants_trace:
             raise
         print(f"migrc-sweep: error: {one_line(ex)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except TooManyFailures as ex:
+        print(f"migrc-sweep: {ex}", file=sys.stderr)
+        sys.exit(EXIT_TOO_MANY_FAILURES)
 
 
 if __name__ == "__main__":

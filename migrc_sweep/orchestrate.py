@@ -14,11 +14,36 @@ from migrc_sweep import ray_session
 from migrc_sweep.points import Settings
 from migrc_sweep.tasks import Batch, BatchSummary, run_batch
 
+MAX_TASK_RETRIES = 3
 Progress = Callable[[int, int, BatchSummary], None]
 
 
+class TooManyFailures(RuntimeError):
+    """More points failed than max_failed_fraction allows; the rest of the sweep was cancelled.
+
+    What finished is stored (failed points as status=failed rows), so fixing the cause and
+    re-running the same command computes only what is missing or failed.
+    """
+
+
+class FailureBudget:
+    """Counts failed points as batches finish; trips once they exceed the allowed fraction."""
+
+    def __init__(self, total_points: int, max_failed_fraction: float):
+        self.total, self.fraction = total_points, max_failed_fraction
+        self.failed, self.first_error = 0, None
+
+    def add(self, summary: BatchSummary) -> None:
+        self.failed += summary.num_failed_points
+        self.first_error = self.first_error or summary.first_error
+        if self.failed > self.fraction * self.total:
+            raise TooManyFailures(
+                f"stopped: {self.failed} of {self.total} points failed, more than max_failed_fraction="
+                f"{self.fraction:g} allows; first error: {self.first_error}")
+
+
 def print_progress(done: int, total: int, summary: BatchSummary) -> None:
-    failed = f", {summary.num_failed} failed" if summary.num_failed else ""
+    failed = f", {summary.num_failed_points} failed" if summary.num_failed_points else ""
     print(f"  [{done}/{total}] batch {summary.batch_id[:8]}: {summary.num_points} points"
           f"{failed} in {summary.wall_s:.1f} s", file=sys.stderr, flush=True)
 
@@ -29,24 +54,41 @@ def use_ray(settings: Settings, num_batches: int) -> bool:
     return settings.executor == "ray"
 
 
-def run_inline(batches: list[Batch], progress: Progress = print_progress) -> list[BatchSummary]:
+def run_inline(batches: list[Batch], budget: FailureBudget, progress: Progress = print_progress) -> list[BatchSummary]:
     out = []
     for i, batch in enumerate(batches):
         out.append(run_batch(batch))
         progress(i + 1, len(batches), out[-1])
+        budget.add(out[-1])
     return out
+
+
+def task_attempt() -> int:
+    """Ray's attempt number of the running task: 0 first, n after n retries (worker or node died).
+
+    Ray 2.60 has no public accessor; the core worker's is the number Ray itself uses for retry
+    bookkeeping, so it is right even when a retry lands on another node. -1 if that accessor disappears.
+    """
+    import ray
+    worker = ray._private.worker.global_worker
+    try:
+        return int(worker.core_worker.get_current_task_attempt_number())
+    except AttributeError:  # pragma: no cover - a future Ray renamed it
+        return -1
 
 
 def _remote_run(batch: Batch) -> BatchSummary:
     import ray
-    return run_batch(batch, ray_node_id=ray.get_runtime_context().get_node_id())
+    return run_batch(batch, ray_node_id=ray.get_runtime_context().get_node_id(), attempt=task_attempt())
 
 
-def run_on_ray(batches: list[Batch], settings: Settings, progress: Progress = print_progress) -> list[BatchSummary]:
+def run_on_ray(batches: list[Batch], settings: Settings, budget: FailureBudget,
+               progress: Progress = print_progress) -> list[BatchSummary]:
     with ray_session.session(settings.ray_address, settings.ray_num_cpus, settings.ray_dir) as what:
         import ray
         print(f"running {len(batches)} tasks on {what}", file=sys.stderr, flush=True)
-        remote = ray.remote(num_cpus=1, max_retries=2)(_remote_run)
+        # Retries cover dead workers and nodes; a point that raises is a failed row, not a task error.
+        remote = ray.remote(num_cpus=1, max_retries=MAX_TASK_RETRIES)(_remote_run)
         refs = [remote.remote(b) for b in batches]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[BatchSummary | None] = [None] * len(refs)
@@ -56,6 +98,12 @@ def run_on_ray(batches: list[Batch], settings: Settings, progress: Progress = pr
             for ref in ready:
                 results[index[ref]] = ray.get(ref)
                 progress(sum(r is not None for r in results), len(refs), results[index[ref]])
+                try:
+                    budget.add(results[index[ref]])
+                except TooManyFailures:
+                    for other in pending:   # an existing cluster keeps running what we leave behind
+                        ray.cancel(other)
+                    raise
         return [r for r in results if r is not None]
 
 
@@ -63,7 +111,11 @@ def run_batches(batches: list[Batch], settings: Settings, progress: Progress = p
     if not batches:
         return []
     start = time.perf_counter()
-    out = run_on_ray(batches, settings, progress) if use_ray(settings, len(batches)) else run_inline(batches, progress)
+    budget = FailureBudget(sum(len(b.points) for b in batches), settings.max_failed_fraction)
+    if use_ray(settings, len(batches)):
+        out = run_on_ray(batches, settings, budget, progress)
+    else:
+        out = run_inline(batches, budget, progress)
     print(f"simulated {sum(s.num_points for s in out)} points in {time.perf_counter() - start:.1f} s",
           file=sys.stderr, flush=True)
     return out

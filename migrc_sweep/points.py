@@ -23,8 +23,10 @@ EXECUTORS = ("auto", "ray", "inline")
 _SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _TOP_LEVEL_KEYS = set(GROUPS) | {
     "policy", "engine", "seed", "replicates", "sweep_id", "dry_run", "max_points",
-    "executor", "paths", "store", "ray", "calibration", "compare_to",
+    "executor", "paths", "store", "ray", "calibration", "compare_to", "max_failed_fraction",
 }
+# ray.address: "auto", HOST:PORT, or ray://HOST:PORT (Ray Client).
+_RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\-]+:\d{1,5})$")
 # Measured tables a sweep can be printed side by side with (compare_to=...).
 MEASURED_TABLES = ("seed_v9",)
 
@@ -54,6 +56,7 @@ class Settings:
     points_per_task: int | None
     ray_dir: Path
     compare_to: str | None = None
+    max_failed_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,13 @@ def _whole(cfg: dict, key: str, lo: int, default: Any = ...) -> int | None:
     if value < lo:
         raise ConfigError(key, value, f"must be a whole number >= {lo}")
     return int(value)
+
+
+def _fraction(cfg: dict, key: str, default: float) -> float:
+    value = _get(cfg, key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(key, value, "must be a fraction in [0, 1]")   # NaN fails the range test too
+    return float(value)
 
 
 def _get(cfg: dict, dotted: str, default: Any = ...) -> Any:
@@ -134,7 +144,8 @@ def settings_from_config(cfg: dict) -> Settings:
     if executor not in EXECUTORS:
         raise ConfigError("executor", executor, f"must be one of {', '.join(EXECUTORS)}")
     address = _get(cfg, "ray.address", None)
-    if address is not None and (not isinstance(address, str) or not address):
+    if address is not None and (not isinstance(address, str) or not _RAY_ADDRESS.match(address)
+                                or (":" in address and not 0 < int(address.rsplit(":", 1)[1]) < 65536)):
         raise ConfigError("ray.address", address, "must be null, 'auto' or HOST:PORT")
     compare_to = cfg.get("compare_to")
     if compare_to is not None and compare_to not in MEASURED_TABLES:
@@ -155,6 +166,7 @@ def settings_from_config(cfg: dict) -> Settings:
         points_per_task=_whole(cfg, "ray.points_per_task", 1, None),
         ray_dir=_path(cfg, "ray.dir"),
         compare_to=compare_to,
+        max_failed_fraction=_fraction(cfg, "max_failed_fraction", 1.0),
     )
 
 

@@ -118,6 +118,13 @@ def run_sweep(configs: list[dict]) -> SweepResult:
     plan = build_plan(configs)
     sweep_id = resolve_sweep_id(plan)
     root = plan.settings.store_root
+    for path, why in store.damaged_parts(root, sweep_id):
+        if plan.settings.dry_run:
+            print(f"damaged part file {path} ({why}): its points will be recomputed", file=sys.stderr)
+        else:
+            moved = store.quarantine(root, path)
+            print(f"damaged part file {path} ({why}): moved to {moved}, its points will be recomputed",
+                  file=sys.stderr)
     done = store.completed(root, sweep_id)
     todo = _missing(plan.points, done)
     present = len(plan.points) - len(todo)

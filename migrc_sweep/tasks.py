@@ -44,6 +44,9 @@ class BatchSummary:
     path: str
     wall_s: float
     ray_node_id: str | None
+    attempt: int = 0
+    num_failed_points: int = 0
+    first_error: str | None = None   # one line, for a fail-fast message
 
 
 def batch_id(sweep_id: str, engine: str, policies: tuple[str, ...], points: tuple[Point, ...]) -> str:
@@ -93,19 +96,21 @@ def _simulate(batch: Batch) -> list[list[dict] | BaseException]:
         return isolated
 
 
-def run_batch(batch: Batch, ray_node_id: str | None = None) -> BatchSummary:
+def run_batch(batch: Batch, ray_node_id: str | None = None, attempt: int = 0) -> BatchSummary:
+    """attempt: 0 for the first try; the executor passes Ray's retry number after a worker died."""
     start = time.perf_counter()
     outcomes = _simulate(batch)
     wall_s = time.perf_counter() - start
     finished_at = datetime.now(timezone.utc)
     host = provenance.host()
     rows, failed = [], 0
+    errors = [_one_line(o) for o in outcomes if isinstance(o, BaseException)]
     for point, outcome in zip(batch.points, outcomes):
         base = {"point_id": point.point_id, "seed": point.seed, "replicate": point.replicate,
                 "engine": batch.engine, **as_flat_dict(point.params),
                 "sim_version": batch.sim_version, "package_versions": batch.package_versions,
                 "git_commit": batch.git_commit, "git_dirty": batch.git_dirty, "host": host,
-                "ray_node_id": ray_node_id, "batch_id": batch.batch_id,
+                "ray_node_id": ray_node_id, "attempt": attempt, "batch_id": batch.batch_id,
                 "wall_s": wall_s / len(batch.points), "finished_at": finished_at}
         for i, policy in enumerate(batch.policies):
             if isinstance(outcome, BaseException):
@@ -117,4 +122,5 @@ def run_batch(batch: Batch, ray_node_id: str | None = None) -> BatchSummary:
                 rows.append({**base, "policy": policy, "status": "ok", "error": None,
                              **{m: float(res[m]) for m in ALL_METRICS}})
     path = store.write_rows(Path(batch.store_root), batch.sweep_id, batch.batch_id, rows)
-    return BatchSummary(batch.batch_id, len(batch.points), len(rows), failed, str(path), wall_s, ray_node_id)
+    return BatchSummary(batch.batch_id, len(batch.points), len(rows), failed, str(path), wall_s, ray_node_id, attempt,
+                        len(errors), errors[0] if errors else None)

@@ -56,3 +56,14 @@ def test_files_are_deterministic_atomic_and_schema_declared(compose_config, tmp_
     assert [f.name for f in files if f.is_file()] == [f"part-{batch.batch_id}.parquet"]
     assert list(store.staging_dir(tmp_path / "ds").iterdir()) == []
     assert pq.read_schema(first).remove_metadata() == store.SCHEMA.remove_metadata()
+
+
+def test_every_row_carries_its_provenance(compose_config, tmp_path):
+    _, plan = _smoke_plan(compose_config, tmp_path)
+    batch = make_batches(plan.points, plan, "prov")[0]
+    row = pq.read_table(run_batch(batch, ray_node_id="n" * 56, attempt=2).path).to_pylist()[0]
+    for col in ("point_id", "seed", "sim_version", "package_versions", "git_commit", "git_dirty", "host",
+                "ray_node_id", "attempt", "batch_id", "wall_s", "finished_at"):
+        assert row[col] is not None, col
+    assert row["attempt"] == 2 and row["ray_node_id"] == "n" * 56 and row["wall_s"] > 0
+    assert pq.read_schema(run_batch(batch).path).metadata[b"migrc_sweep.schema_version"] == store.SCHEMA_VERSION.encode()
