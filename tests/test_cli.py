@@ -100,22 +100,41 @@ def test_cfg_job_prints_composed_config(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
+# One entry per kind of bad input; each must be refused with one line before anything runs.
 BAD = [
-    (["memory=nope"], "memory/nope"),
-    (["sweep=nope"], "sweep/nope"),
-    (["machine.bogus_ns=1"], "machine.bogus_ns"),
-    (["+machine.bogus_ns=1"], "machine.bogus_ns"),
-    (["machine.num_cpus=0"], "machine.num_cpus=0"),
-    (["memory.slow_latency_ns=-5"], "memory.slow_latency_ns=-5"),
-    (["workload.write_fraction=1.5"], "workload.write_fraction=1.5"),
-    (["machine.ipi_send_base_ns=nan"], "machine.ipi_send_base_ns=nan"),
-    (["machine.num_cpus=many"], "machine.num_cpus='many'"),
-    (["policy.variants=[migrc,bogus]"], "'bogus'"),
-    (["engine=gpu"], "engine='gpu'"),
-    (["-m", "machine.num_cpus=range(0,0)"], "machine.num_cpus"),
-    (["-m", "machine.num_cpus=4,0"], "machine.num_cpus=0"),
-    (["max_points=3"], "max_points=3"),
+    (["memory=nope"], "memory/nope"),                                   # unknown group option
+    (["sweep=nope"], "sweep/nope"),                                     # unknown named grid
+    (["machine.bogus_ns=1"], "machine.bogus_ns"),                       # unknown key (a typo)
+    (["+machine.bogus_ns=1"], "machine.bogus_ns"),                      # unknown key, forced in with +
+    (["+bogus=1"], "bogus"),                                            # unknown top-level key
+    (["machine.num_cpus=many"], "machine.num_cpus='many'"),             # wrong type
+    (["machine.ipi_send_base_ns=nan"], "machine.ipi_send_base_ns=nan"), # NaN
+    (["machine.num_cpus=0"], "machine.num_cpus=0"),                     # zero count
+    (["replicates=0"], "replicates=0"),                                 # zero count (orchestration)
+    (["memory.slow_latency_ns=-5"], "memory.slow_latency_ns=-5"),       # negative latency
+    (["memory.fast_capacity_mib=0"], "memory.fast_capacity_mib=0"),     # capacity
+    (["workload.footprint_mib=1e9"], "workload.footprint_mib"),         # does not fit in memory
+    (["workload.write_fraction=1.5"], "workload.write_fraction=1.5"),   # fraction outside [0, 1]
+    (["max_failed_fraction=-0.1"], "max_failed_fraction=-0.1"),         # fraction outside [0, 1]
+    (["-m", "machine.num_cpus=range(0,0)"], "machine.num_cpus"),        # empty grid
+    (["-m", "machine.num_cpus=4,0"], "machine.num_cpus=0"),             # one bad point in a grid
+    (["max_points=3"], "max_points=3"),                                 # the default grid is bigger
+    (["-m", "machine.num_cpus=1,2,3", "max_points=2"], "max_points=2"), # an ad-hoc grid beyond max_points
+    (["policy.variants=[migrc,bogus]"], "'bogus'"),                     # unknown policy
+    (["policy.baseline=bogus"], "policy.baseline='bogus'"),             # unknown baseline policy
+    (["engine=gpu"], "engine='gpu'"),                                   # unknown engine
+    (["sweep_id=.hidden"], "sweep_id='.hidden'"),                       # bad sweep_id
+    (["ray.address=not an address"], "ray.address='not an address'"),   # bad ray.address
+    (["ray.address=host:99999"], "ray.address='host:99999'"),           # port out of range
+    (["executor=gpu"], "executor='gpu'"),                               # bad executor
+    (["ray.points_per_task=0"], "ray.points_per_task=0"),               # zero batch size
+    (["seed=-1"], "seed=-1"),                                           # negative seed
+    (["dry_run=maybe"], "dry_run='maybe'"),                             # not a bool
 ]
+
+
+def test_at_least_fifteen_kinds_of_bad_input_are_covered():
+    assert len({names for _, names in BAD}) >= 15
 
 
 @pytest.mark.parametrize("args, names", BAD, ids=[" ".join(a) for a, _ in BAD])
@@ -125,4 +144,5 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, names):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert names in lines[0]
-    assert list(tmp_path.iterdir()) == []
+    assert "To append" not in lines[0] and "HYDRA_FULL_ERROR" not in lines[0]
+    assert list(tmp_path.iterdir()) == []   # no dataset, no Ray dirs, no Hydra dirs
