@@ -43,6 +43,7 @@ EXTRA_METRICS = (
     "initiator_wait_s",
     "copy_s",
     "tlb_full_flushes",              # full TLB flushes summed over CPUs (remote targets + initiators)
+    "neighbour_throughput_per_s",    # units/s of a co-running neighbour process (0 without one)
     "stale_read_violations",         # safety checker (reference engine); 0 for safe policies
 )
 

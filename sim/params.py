@@ -168,6 +168,24 @@ class WorkloadParams:
 
 
 @dataclass(frozen=True)
+class NeighbourParams(WorkloadParams):
+    """A second process on the same machine, on CPUs of its own.
+
+    Both draw from one free pool and share kswapd. In one memory cgroup they
+    share LRU lists, so a batch mixes their folios: its flush reaches both
+    processes' CPUs, and one writable neighbour folio flushes the whole batch.
+    In separate cgroups each batch holds one process's folios.
+    """
+    enabled: bool = p(False, "bool", None, None, "a neighbour process runs beside the workload", "mix presets")
+    same_memcg: bool = p(False, "bool", None, None,
+                         "shares the workload's memory cgroup, hence its LRU lists: kswapd's batches mix both",
+                         "LRU lists are per (node, memcg) lruvec")
+    num_threads: int = p(8, "threads", 1, 4096, "threads (and CPUs) of the neighbour", "mix presets", integer=True)
+    footprint_mib: float = p(2048.0, "MiB", 1.0, 1 << 34, "data the neighbour reads and writes", "mix presets")
+    num_tasks: float = p(1.0, "tasks", 1.0, 1e18, "unused: the neighbour runs as long as the workload", "-")
+
+
+@dataclass(frozen=True)
 class FidelityParams:
     window_s: float = p(0.5, "s", 0.01, 1e5, "simulated steady-state time; counters are scaled to the full run",
                         "chosen for <=1% CI on the seed's runtime change")
@@ -180,11 +198,12 @@ class SimParams:
     memory: MemoryParams = field(default_factory=MemoryParams)
     reclaim: ReclaimParams = field(default_factory=ReclaimParams)
     workload: WorkloadParams = field(default_factory=WorkloadParams)
+    neighbour: NeighbourParams = field(default_factory=NeighbourParams)
     fidelity: FidelityParams = field(default_factory=FidelityParams)
 
 
 GROUPS = {"machine": MachineParams, "memory": MemoryParams, "reclaim": ReclaimParams,
-          "workload": WorkloadParams, "fidelity": FidelityParams}
+          "workload": WorkloadParams, "neighbour": NeighbourParams, "fidelity": FidelityParams}
 
 
 def _check(key: str, value: Any, meta: dict) -> Any:
@@ -234,10 +253,16 @@ def build_params(groups: dict[str, dict]) -> SimParams:
 
 def check_consistency(params: SimParams) -> None:
     """Cross-field rules that single ranges cannot express."""
-    w, m = params.workload, params.memory
-    if w.footprint_mib > m.fast_capacity_mib + m.slow_capacity_mib:
-        raise ParamError("workload.footprint_mib", w.footprint_mib,
-                         f"does not fit in fast+slow memory ({m.fast_capacity_mib + m.slow_capacity_mib:g} MiB)")
+    w, m, n = params.workload, params.memory, params.neighbour
+    total = m.fast_capacity_mib + m.slow_capacity_mib
+    if w.footprint_mib + (n.footprint_mib if n.enabled else 0) > total:
+        key, val = ("neighbour.footprint_mib", n.footprint_mib) if n.enabled else ("workload.footprint_mib",
+                                                                                  w.footprint_mib)
+        raise ParamError(key, val, f"the footprints do not fit in fast+slow memory ({total:g} MiB)")
+    if n.enabled and w.num_threads + n.num_threads > params.machine.num_cpus:
+        raise ParamError("neighbour.num_threads", n.num_threads,
+                         f"with workload.num_threads={w.num_threads} the mix needs more than machine.num_cpus="
+                         f"{params.machine.num_cpus} CPUs (each process runs on CPUs of its own)")
 
 
 def param_table() -> list[dict]:

@@ -52,29 +52,47 @@ def _miss_ratio(translations, entries):
     return np.where(translations > 0, np.clip(1.0 - entries / np.maximum(translations, 1e-9), 0.0, 1.0), 0.0)
 
 
-def steady_flows(L: dict[str, np.ndarray]) -> Flows:
-    """L maps "group.key" to a per-lane array (see `engine.lane_arrays`)."""
+def fast_shares(L: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of the fast node's data capacity: the workload's and a neighbour's.
+
+    [assumption] Processes hold the fast node in proportion to their footprints
+    (one global LRU, comparable access intensity); without a neighbour, all of it.
+    """
+    on = L["neighbour.enabled"].astype(bool)
+    w, n = L["workload.footprint_mib"], L["neighbour.footprint_mib"]
+    share_w = np.where(on, w / (w + n), 1.0)
+    return share_w, np.where(on, 1.0 - share_w, 0.0)
+
+
+def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np.ndarray | None = None) -> Flows:
+    """L maps "group.key" to a per-lane array (see `engine.lane_arrays`).
+
+    `proc` names the process ("workload" or "neighbour"); `cap_share` is its
+    share of the fast node's data capacity (default: `fast_shares`).
+    """
+    if cap_share is None:
+        cap_share = fast_shares(L)[0 if proc == "workload" else 1]
     fast_pages = L["memory.fast_capacity_mib"] * PAGES_PER_MIB
     total_pages = fast_pages + L["memory.slow_capacity_mib"] * PAGES_PER_MIB
     wmin, wlow, whigh, wpromo = watermarks_pages(fast_pages, total_pages, L["reclaim.watermark_scale_factor"])
     num_cpus = L["machine.num_cpus"]
     batch, high = pcp_sizes_pages(fast_pages, wlow, num_cpus)
-    run_threads = np.minimum(L["workload.num_threads"], num_cpus)
+    run_threads = np.minimum(L[f"{proc}.num_threads"], num_cpus)
 
-    n = L["workload.footprint_mib"] * PAGES_PER_MIB
-    f_large = L["workload.large_folio_fraction"]
-    hot_frac = L["workload.hot_set_fraction"]
+    n = L[f"{proc}.footprint_mib"] * PAGES_PER_MIB
+    f_large = L[f"{proc}.large_folio_fraction"]
+    hot_frac = L[f"{proc}.hot_set_fraction"]
     n_hot, n_cold = n * hot_frac, n * (1.0 - hot_frac)
-    a_hot = np.where(n_cold <= 0, 1.0, np.where(n_hot <= 0, 0.0, L["workload.hot_access_fraction"]))
+    a_hot = np.where(n_cold <= 0, 1.0, np.where(n_hot <= 0, 0.0, L[f"{proc}.hot_access_fraction"]))
 
     # Data capacity of the fast node: free memory hovers between high and promo.
-    cap = np.maximum(fast_pages - (whigh + wpromo) / 2.0, 0.0)
+    cap = np.maximum(fast_pages - (whigh + wpromo) / 2.0, 0.0) * cap_share
     migrating = L["reclaim.demotion_enabled"].astype(bool) & (
         (n > cap) | (L["reclaim.extra_alloc_mib_per_s"] > 0))
 
     walk_ns = L["machine.page_walk_ns"] * np.where(L["machine.is_guest"].astype(bool), L["machine.walk_2d_factor"], 1.0)
-    rp = L["workload.random_pages_per_unit"]
-    mlp = L["workload.memory_parallelism"]
+    rp = L[f"{proc}.random_pages_per_unit"]
+    mlp = L[f"{proc}.memory_parallelism"]
     fast_ns, slow_ns = L["memory.fast_latency_ns"], L["memory.slow_latency_ns"]
 
     # The scanner walks scan_size of address space per period; in tiering mode it
@@ -85,7 +103,7 @@ def steady_flows(L: dict[str, np.ndarray]) -> Flows:
 
     # Residency: the hot set is kept on the fast node, except what drift has made
     # hot since the scanner last passed; cold pages fill what is left.
-    drift = L["workload.hot_drift_per_s"]
+    drift = L[f"{proc}.hot_drift_per_s"]
     lag = drift * cycle_s / 2.0
     fits_hot = n_hot <= cap
     s_hot = np.where(fits_hot, 1.0 / (1.0 + lag), cap / np.maximum(n_hot, 1e-9))
@@ -101,8 +119,8 @@ def steady_flows(L: dict[str, np.ndarray]) -> Flows:
     lat = a_hot * (s_hot * fast_ns + (1 - s_hot) * slow_ns) + (1 - a_hot) * (s_cold * fast_ns + (1 - s_cold) * slow_ns)
     unit_walk_ns = rp * miss * walk_ns / mlp
     unit_stall_ns = rp * lat / mlp
-    unit_ns = L["workload.compute_ns_per_unit"] + unit_walk_ns + unit_stall_ns
-    units_per_s = run_threads * L["workload.cpu_utilization"] * 1e9 / unit_ns
+    unit_ns = L[f"{proc}.compute_ns_per_unit"] + unit_walk_ns + unit_stall_ns
+    units_per_s = run_threads * L[f"{proc}.cpu_utilization"] * 1e9 / unit_ns
     touches = units_per_s * rp
     lam_hot = np.where(n_hot > 0, touches * a_hot / np.maximum(n_hot, 1e-9), 0.0)
     lam_cold = np.where(n_cold > 0, touches * (1 - a_hot) / np.maximum(n_cold, 1e-9), 0.0)
@@ -121,12 +139,14 @@ def steady_flows(L: dict[str, np.ndarray]) -> Flows:
     prom = np.where(migrating, prom, 0.0)
     faults = np.where(migrating, faults_hot + faults_cold, 0.0)
 
-    extra = np.where(migrating, L["reclaim.extra_alloc_mib_per_s"] * PAGES_PER_MIB, 0.0)
+    # Reclaim pressure and measured rates describe the machine; they belong to the workload, not a neighbour.
+    is_workload = 1.0 if proc == "workload" else 0.0
+    extra = np.where(migrating, L["reclaim.extra_alloc_mib_per_s"] * PAGES_PER_MIB * is_workload, 0.0)
 
     # What-if mode: the user's /proc/vmstat rates replace the scanner model. Pages
     # demoted or otherwise migrated beyond what promotion brings in must have been
     # allocated on the fast node, so they count as reclaim pressure.
-    measured = L["reclaim.use_measured_rates"].astype(bool)
+    measured = L["reclaim.use_measured_rates"].astype(bool) & (proc == "workload")
     m_prom = L["reclaim.measured_promote_pages_per_s"]
     m_out = L["reclaim.measured_demote_pages_per_s"] + L["reclaim.measured_other_migrate_pages_per_s"]
     migrating = np.where(measured, (m_prom + m_out) > 0, migrating)
@@ -143,8 +163,8 @@ def steady_flows(L: dict[str, np.ndarray]) -> Flows:
 
     # A demoted folio keeps the read-only mapping its promotion gave it unless it
     # was written while on the fast node; fresh allocations are written at once.
-    ro = L["workload.read_only_fraction"]
-    wf = L["workload.write_fraction"]
+    ro = L[f"{proc}.read_only_fraction"]
+    wf = L[f"{proc}.write_fraction"]
     resid_s = cap / np.maximum(reclaim, 1e-9)
     ro_hot = ro + (1 - ro) * np.exp(-lam_hot * wf * resid_s)
     ro_cold = ro + (1 - ro) * np.exp(-lam_cold * wf * resid_s)
@@ -163,12 +183,12 @@ def steady_flows(L: dict[str, np.ndarray]) -> Flows:
     # Translations a CPU must walk for again after a full flush: its hot sets, as
     # far as its TLBs could hold them.
     dtlb_cap = L["machine.dtlb_entries"] + L["machine.stlb_entries"]
-    refill_load = np.minimum(L["workload.load_hot_pages"], dtlb_cap)
-    refill_store = np.minimum(L["workload.store_hot_pages"], dtlb_cap)
-    refill_code = np.minimum(L["workload.code_hot_pages"], L["machine.itlb_entries"] + L["machine.stlb_entries"])
+    refill_load = np.minimum(L[f"{proc}.load_hot_pages"], dtlb_cap)
+    refill_store = np.minimum(L[f"{proc}.store_hot_pages"], dtlb_cap)
+    refill_code = np.minimum(L[f"{proc}.code_hot_pages"], L["machine.itlb_entries"] + L["machine.stlb_entries"])
 
     writable_touch = (1 - ro) * wf
-    store_misses = L["workload.store_misses_per_unit"] + rp * writable_touch * miss
+    store_misses = L[f"{proc}.store_misses_per_unit"] + rp * writable_touch * miss
     copy_page_ns = PAGE_BYTES / L["machine.copy_gbps"]
 
     return Flows(fast_pages=fast_pages, wmark_min=wmin, wmark_low=wlow, wmark_high=whigh, wmark_promo=wpromo,
