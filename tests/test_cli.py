@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from conftest import run_cli
+from cli_process import run_cli
 from migrc_sweep import store
 from sim.metrics import ALL_METRICS
 from sim.params import as_flat_dict, SimParams

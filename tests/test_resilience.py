@@ -12,7 +12,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import run_cli
+from cli_process import run_cli
 from migrc_sweep import store
 
 pytestmark = pytest.mark.slow

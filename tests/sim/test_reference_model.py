@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import SAFE, small
+from reference_cases import SAFE, small
 
 import sim
 from sim.reference import run_model

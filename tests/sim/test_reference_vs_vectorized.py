@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small
+from reference_cases import small
 
 import sim
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import SAFE, small
+from reference_cases import SAFE, small
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
