@@ -69,7 +69,7 @@ def _received(L, flows, cover, tally, per_s) -> dict[str, np.ndarray]:
     return out
 
 
-def _price(L, proc: str, f, sh: dict, tally, per_s, received_mig) -> dict[str, np.ndarray]:
+def _price(L, proc: str, f, sh: dict, tally, per_s, received_mig, full_share) -> dict[str, np.ndarray]:
     """What the flushes, faults and kswapd cost one process, per second, and its throughput."""
     m = L
     broadcast = m["machine.broadcast_flush"].astype(bool)
@@ -83,8 +83,9 @@ def _price(L, proc: str, f, sh: dict, tally, per_s, received_mig) -> dict[str, n
         + per_s(sum(tally.triggers[k] for k in THREAD_TRIGGERS)) * sh["alloc"]
     received = np.where(broadcast, 0.0, received_mig + scan_flush * scan_targets)
     scan_remote = np.where(broadcast | (scan_targets <= 0), 0.0, scan_flush)
-    # every covered CPU flushes: the IPI targets (also under broadcast flush) and the initiator
-    flushed_cpus = received_mig + initiators + scan_flush * (1 + scan_targets)
+    # every covered CPU flushes: the IPI targets (also under broadcast flush) and the initiator;
+    # only full flushes cost a refill of the hot translations
+    flushed_cpus = (received_mig + initiators) * full_share + scan_flush * (1 + scan_targets)
     refill = f.refill_load + f.refill_store + f.refill_code
     interrupt_ns = received * m["machine.irq_receive_ns"]
     refill_ns = flushed_cpus * refill * f.walk_ns
@@ -116,7 +117,12 @@ def account(L: dict[str, np.ndarray], policies: list[str], tally) -> list[dict]:
     per_s = lambda x: x / window  # noqa: E731
     defers = np.isin(np.array(policies), ("migrc", "migrc_hold", "luf"))
     recv = _received(L, flows, coverage(L, flows, defers), tally, per_s)
-    priced = {p: _price(L, p, flows[p], sh[p], tally, per_s, recv[p]) for p in flows}
+    # Before batching (no_batch), each small folio's flush was a one-page range, done
+    # with INVLPG on the targets: an IPI but no collateral damage. THPs flush in full.
+    thp_p = combined(L, flows)[0].thp_step_p
+    full_share = np.where(np.array(policies) == "no_batch",
+                          thp_p / np.maximum(thp_p + (1 - thp_p) * L["reclaim.lru_batch_pages"], 1e-12), 1.0)
+    priced = {p: _price(L, p, flows[p], sh[p], tally, per_s, recv[p], full_share) for p in flows}
     f, w = flows["workload"], priced["workload"]
     m = L
     units = m["workload.num_tasks"] * m["workload.units_per_task"]

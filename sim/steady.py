@@ -125,13 +125,23 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     lam_hot = np.where(n_hot > 0, touches * a_hot / np.maximum(n_hot, 1e-9), 0.0)
     lam_cold = np.where(n_cold > 0, touches * (1 - a_hot) / np.maximum(n_cold, 1e-9), 0.0)
 
-    def promotions(n_c, s_c, lam):
-        scanned_slow = scan_pages_per_s * (n_c / n) * (1.0 - s_c)
-        return (scanned_slow * (1.0 - np.exp(-lam * threshold_s)),
-                scanned_slow * (1.0 - np.exp(-lam * cycle_s)))
+    def promotions(n_c, s_c, lam, churned):
+        """Promotions and hint faults of one class.
 
-    prom_hot, faults_hot = promotions(n_hot, s_hot, lam_hot)
-    prom_cold, faults_cold = promotions(n_cold, s_cold, lam_cold)
+        The class kswapd churns leaves the fast node oldest-promoted first, so
+        its fast pages are the ones the scanner passed most recently: at the
+        scanner's head, one cycle after its last visit, a page is still fast
+        only if its residency (s_c * cycle / h) outlasts the cycle. That makes
+        the slow share there 1 - max(0, s_c - h) instead of 1 - s_c. A class
+        the LRU protects (a hot set that fits) is slow only where drift put it.
+        """
+        hot_p = 1.0 - np.exp(-lam * threshold_s)
+        slow_at_head = np.where(churned, 1.0 - np.maximum(s_c - hot_p, 0.0), 1.0 - s_c)
+        scanned_slow = scan_pages_per_s * (n_c / n) * slow_at_head
+        return scanned_slow * hot_p, scanned_slow * (1.0 - np.exp(-lam * cycle_s))
+
+    prom_hot, faults_hot = promotions(n_hot, s_hot, lam_hot, churned=~fits_hot)
+    prom_cold, faults_cold = promotions(n_cold, s_cold, lam_cold, churned=fits_hot)
     prom = prom_hot + prom_cold
     limit = L["reclaim.promote_rate_limit_mib_per_s"] * PAGES_PER_MIB
     scale = np.where(prom > limit, limit / np.maximum(prom, 1e-9), 1.0)
