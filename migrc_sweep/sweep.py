@@ -135,6 +135,11 @@ def run_sweep(configs: list[dict]) -> SweepResult:
                            None, ())
     batches = make_batches(todo, plan, sweep_id)
     summaries = orchestrate.run_batches(batches, plan.settings)
+    unseen = [s.path for s in summaries if not Path(s.path).is_file()]
+    if unseen:   # workers on other nodes wrote to a path that is not shared with this driver
+        print(f"{len(unseen)} of {len(summaries)} part files written by workers are not visible at {root} "
+              f"on this machine (e.g. {unseen[0]}): store.root must be a shared filesystem (docs/cluster.md)",
+              file=sys.stderr)
     figure = report(plan, sweep_id)
     return SweepResult(sweep_id, len(plan.points), present, len(todo), sum(s.num_failed for s in summaries),
                        store.partition_dir(root, sweep_id), figure, tuple(summaries))
