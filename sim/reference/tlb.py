@@ -69,17 +69,14 @@ class TlbModel:
 
     def hazard_frame(self, frame: int, t: float):
         """Frame reallocated: its old mappings now point at someone else's data."""
-        entries = self.by_frame.pop(frame, None)
-        if not entries:
-            return []
-        exposed = self._exposed(entries, t)
-        for e, _ in exposed:
-            self.hazarded.setdefault(e.page, []).append((e, t))
-        return exposed
+        return self._hazard(self.by_frame.pop(frame, None), t)
 
     def hazard_page(self, page: int, t: float):
         """V written through its new mapping: every old copy is out of date."""
-        entries = self.by_page.pop(page, None)
+        return self._hazard(self.by_page.pop(page, None), t)
+
+    def _hazard(self, entries, t: float):
+        """From t on, a read through any still-cached entry of these is a stale read."""
         if not entries:
             return []
         exposed = self._exposed(entries, t)
