@@ -127,7 +127,7 @@ class Driver:
             c.flushes += 1
             if kind == "scan":
                 c.flushed_cpus_scan += local + m
-            else:
+            elif not fl.single_page:          # INVLPG leaves the hot translations in place
                 c.flushed_cpus += local + m
             if not cost["broadcast"]:
                 for cpu in targets:

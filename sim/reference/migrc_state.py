@@ -191,10 +191,12 @@ class MigrcState:
         yield from self.check_migrc_flush(task, mgen, now_fn)
 
 
-def try_to_unmap_flush(state: MigrcState | None, task: Task, now_fn, skip=False):
+def try_to_unmap_flush(state: MigrcState | None, task: Task, now_fn, skip=False, single_page=False):
     """mm/rmap.c try_to_unmap_flush() with the seed's rmap_flush_start/end hooks.
 
     `skip` models the unsafe no_flush ablation: the batch is dropped unflushed.
+    `single_page`: a one-page range flush (INVLPG on the targets, as before
+    batching), which invalidates the page but leaves the rest of the TLB alone.
     """
     ubc = task.ubc
     if not ubc.required:
@@ -205,7 +207,7 @@ def try_to_unmap_flush(state: MigrcState | None, task: Task, now_fn, skip=False)
     if state is not None:
         state.rmap_flush_start()
         yield PREEMPT
-    yield Flush(task.cpu, frozenset(ubc.cpus))
+    yield Flush(task.cpu, frozenset(ubc.cpus), single_page)
     if state is not None:
         yield PREEMPT
         meta = ubc.meta

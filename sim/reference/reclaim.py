@@ -129,8 +129,8 @@ class Reclaim:
         for v in dem:
             frames, ro = self._unmap(v, now)
             if self.policy == "no_batch":
-                task.ubc.add(mask)                            # one flush per folio
-                yield from try_to_unmap_flush(self.state, task, self.now)
+                task.ubc.add(mask)                            # one one-page flush per folio
+                yield from try_to_unmap_flush(self.state, task, self.now, single_page=True)
                 normal.append(frames[0])
             elif self.defer_migration and ro and may_defer:
                 pending.add(mask)
