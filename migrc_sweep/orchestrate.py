@@ -16,6 +16,9 @@ from migrc_sweep.tasks import Batch, BatchSummary, run_batch
 
 MAX_TASK_RETRIES = 3
 Progress = Callable[[int, int, BatchSummary], None]
+# What a task does with its batch: run_batch (simulate, write one file). Any function with the same
+# signature can stand in, e.g. benchmarks/bench_orchestration.py's engine-free runner.
+Runner = Callable[..., BatchSummary]
 
 
 class TooManyFailures(RuntimeError):
@@ -54,10 +57,11 @@ def use_ray(settings: Settings, num_batches: int) -> bool:
     return settings.executor == "ray"
 
 
-def run_inline(batches: list[Batch], budget: FailureBudget, progress: Progress = print_progress) -> list[BatchSummary]:
+def run_inline(batches: list[Batch], budget: FailureBudget, progress: Progress = print_progress,
+               runner: Runner = run_batch) -> list[BatchSummary]:
     out = []
     for i, batch in enumerate(batches):
-        out.append(run_batch(batch))
+        out.append(runner(batch))
         progress(i + 1, len(batches), out[-1])
         budget.add(out[-1])
     return out
@@ -77,29 +81,34 @@ def task_attempt() -> int:
         return -1
 
 
-def _remote_run(batch: Batch) -> BatchSummary:
+def _remote_run(batch: Batch, runner: Runner) -> BatchSummary:
     import ray
-    return run_batch(batch, ray_node_id=ray.get_runtime_context().get_node_id(), attempt=task_attempt())
+    return runner(batch, ray_node_id=ray.get_runtime_context().get_node_id(), attempt=task_attempt())
 
 
 def run_on_ray(batches: list[Batch], settings: Settings, budget: FailureBudget,
-               progress: Progress = print_progress) -> list[BatchSummary]:
+               progress: Progress = print_progress, runner: Runner = run_batch) -> list[BatchSummary]:
     with ray_session.session(settings.ray_address, settings.ray_num_cpus, settings.ray_dir) as what:
         import ray
         print(f"running {len(batches)} tasks on {what}", file=sys.stderr, flush=True)
         # Retries cover dead workers and nodes; a point that raises is a failed row, not a task error.
         remote = ray.remote(num_cpus=1, max_retries=MAX_TASK_RETRIES)(_remote_run)
-        refs = [remote.remote(b) for b in batches]
+        runner_ref = ray.put(runner)
+        refs = [remote.remote(b, runner_ref) for b in batches]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[BatchSummary | None] = [None] * len(refs)
-        pending = list(refs)
+        pending, done = list(refs), 0
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            for ref in ready:
-                results[index[ref]] = ray.get(ref)
-                progress(sum(r is not None for r in results), len(refs), results[index[ref]])
+            if pending:   # collect everything else that is ready too: one wait per completion is O(n^2)
+                more, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+                ready += more
+            for ref, summary in zip(ready, ray.get(ready)):
+                results[index[ref]] = summary
+                done += 1
+                progress(done, len(refs), summary)
                 try:
-                    budget.add(results[index[ref]])
+                    budget.add(summary)
                 except TooManyFailures:
                     for other in pending:   # an existing cluster keeps running what we leave behind
                         ray.cancel(other)
@@ -107,15 +116,16 @@ def run_on_ray(batches: list[Batch], settings: Settings, budget: FailureBudget,
         return [r for r in results if r is not None]
 
 
-def run_batches(batches: list[Batch], settings: Settings, progress: Progress = print_progress) -> list[BatchSummary]:
+def run_batches(batches: list[Batch], settings: Settings, progress: Progress = print_progress,
+                runner: Runner = run_batch) -> list[BatchSummary]:
     if not batches:
         return []
     start = time.perf_counter()
     budget = FailureBudget(sum(len(b.points) for b in batches), settings.max_failed_fraction)
     if use_ray(settings, len(batches)):
-        out = run_on_ray(batches, settings, budget, progress)
+        out = run_on_ray(batches, settings, budget, progress, runner)
     else:
-        out = run_inline(batches, budget, progress)
+        out = run_inline(batches, budget, progress, runner)
     print(f"simulated {sum(s.num_points for s in out)} points in {time.perf_counter() - start:.1f} s",
           file=sys.stderr, flush=True)
     return out

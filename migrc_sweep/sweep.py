@@ -19,6 +19,9 @@ from migrc_sweep.points import Plan, Point, build_plan, sim_version
 from migrc_sweep.tasks import Batch, BatchSummary, batch_id
 
 
+MAX_HUE_LEVELS = 12
+
+
 @dataclass(frozen=True)
 class SweepResult:
     sweep_id: str
@@ -89,7 +92,8 @@ def report(plan: Plan, sweep_id: str) -> Path | None:
     axes = [a for a in payoff.varying_axes(df) if a in table.columns]
     numeric = [a for a in axes if table[a].dtype.kind in "if"]
     x = max(numeric, key=lambda a: table[a].nunique()) if numeric else None
-    hue = next((a for a in axes if a != x), None)
+    # A hue needs a legend entry per level: past a dozen the legend swallows the plot.
+    hue = next((a for a in axes if a != x and table[a].nunique() <= MAX_HUE_LEVELS), None)
     fig = figures.payoff_figure(table, baseline, x, hue)
     out = plan.settings.figures_dir / sweep_id / "payoff.png"
     out.parent.mkdir(parents=True, exist_ok=True)
