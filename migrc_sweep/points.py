@@ -11,11 +11,11 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.params import ENGINES, GROUPS, POLICIES, SimParams, as_flat_dict, build_params
+from sim.params import ENGINES, GROUPS, POLICIES, SimParams, as_flat_dict, build_group, check_consistency
 
 from migrc_sweep.errors import ConfigError
 
@@ -39,6 +39,11 @@ class Point:
     seed: int
     replicate: int
     policies: tuple[str, ...]
+    # as_flat_dict(params), computed once: every row of the point repeats it (the dataset's param columns).
+    flat: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def flat_params(self) -> dict[str, Any]:
+        return self.flat if self.flat is not None else as_flat_dict(self.params)
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,10 @@ def sim_version() -> str:
     return str(getattr(sim, "__version__", "unknown"))
 
 
-def point_id(params: SimParams, engine: str, seed: int, version: str) -> str:
+def point_id(params: SimParams, engine: str, seed: int, version: str, flat: dict | None = None) -> str:
     """Content hash of everything that determines a point's numbers."""
-    payload = {"params": as_flat_dict(params), "engine": engine, "seed": seed, "sim_version": version}
+    payload = {"params": as_flat_dict(params) if flat is None else flat, "engine": engine, "seed": seed,
+               "sim_version": version}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -170,20 +176,62 @@ def settings_from_config(cfg: dict) -> Settings:
     )
 
 
-def points_from_config(cfg: dict, version: str) -> list[Point]:
+class GroupCache:
+    """Validated sim groups by content: a 100 x 100 grid has 100 distinct machine groups, not 10,000.
+
+    Validation (sim.params.build_group) and flattening cost ~0.1 ms per group; a grid repeats
+    the same group values across most of its points.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[tuple, tuple[Any, dict[str, Any]]] = {}
+
+    def group(self, name: str, values: dict) -> tuple[Any, dict[str, Any]]:
+        # Value types are part of the key: 1 == 1.0 == True must not share a validated group.
+        key = (name, tuple((k, type(v), v) for k, v in values.items()))
+        try:
+            hit = self._built.get(key)
+        except TypeError:   # an unhashable value (a list): sim will refuse it anyway
+            return self._build(name, values)
+        if hit is None:
+            hit = self._built[key] = self._build(name, values)
+        return hit
+
+    @staticmethod
+    def _build(name: str, values: dict) -> tuple[Any, dict[str, Any]]:
+        built = build_group(name, dict(values))
+        return built, {f"{name}.{k}": v for k, v in asdict(built).items()}
+
+
+def _params(cfg: dict, cache: GroupCache) -> tuple[SimParams, dict[str, Any]]:
+    """sim.params.build_params, group by group through the cache; also the flat dict (as_flat_dict)."""
+    parts, flat = {}, {}
+    for g in GROUPS:
+        parts[g], part_flat = cache.group(g, cfg.get(g) or {})
+        flat.update(part_flat)
+    params = SimParams(**parts)
+    check_consistency(params)
+    return params, flat
+
+
+def points_from_config(cfg: dict, version: str, cache: GroupCache | None = None) -> list[Point]:
     """One Point per replicate of the configured (params, engine, seed); raises on bad input."""
     for key in cfg:
         if key not in _TOP_LEVEL_KEYS:
             raise ConfigError(key, cfg[key], "unknown key")
-    params = build_params({g: dict(cfg.get(g) or {}) for g in GROUPS})
+    params, flat = _params(cfg, cache or GroupCache())
     engine = cfg.get("engine")
     if engine not in ENGINES:
         raise ConfigError("engine", engine, f"must be one of {', '.join(ENGINES)}")
     seed = _whole(cfg, "seed", 0)
     replicates = _whole(cfg, "replicates", 1)
     _, policies = _policies(cfg)
-    return [Point(point_id(params, engine, seed + r, version), params, engine, seed + r, r, policies)
+    return [Point(point_id(params, engine, seed + r, version, flat), params, engine, seed + r, r, policies, flat)
             for r in range(replicates)]
+
+
+_SETTINGS_INPUTS = ("store", "paths", "ray", "sweep_id", "executor", "dry_run", "max_points", "compare_to",
+                    "max_failed_fraction", "policy")
 
 
 def build_plan(configs: list[dict]) -> Plan:
@@ -192,15 +240,18 @@ def build_plan(configs: list[dict]) -> Plan:
         raise ConfigError("grid", [], "is empty: the sweep has no points")
     version = sim_version()
     settings = settings_from_config(configs[0])
+    inputs = tuple(configs[0].get(k) for k in _SETTINGS_INPUTS)
+    cache = GroupCache()
     points: list[Point] = []
     seen: set[str] = set()
     for cfg in configs:
-        other = settings_from_config(cfg)
+        # Settings are derived only from these keys; unchanged inputs cannot give other settings.
+        other = settings if tuple(cfg.get(k) for k in _SETTINGS_INPUTS) == inputs else settings_from_config(cfg)
         if other != settings:
-            field = next(f for f in Settings.__dataclass_fields__
-                         if getattr(other, f) != getattr(settings, f))
-            raise ConfigError(field, getattr(other, field), "must be the same for every point of a sweep")
-        for point in points_from_config(cfg, version):
+            name = next(f for f in Settings.__dataclass_fields__
+                        if getattr(other, f) != getattr(settings, f))
+            raise ConfigError(name, getattr(other, name), "must be the same for every point of a sweep")
+        for point in points_from_config(cfg, version, cache):
             # A grid may name one point twice (num_cpus=4,4); run it once.
             if point.point_id not in seen:
                 seen.add(point.point_id)

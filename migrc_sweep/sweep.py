@@ -46,7 +46,7 @@ def _missing(points: list[Point], done: set[tuple[str, str]]) -> list[Point]:
     for p in points:
         todo = tuple(pol for pol in p.policies if (p.point_id, pol) not in done)
         if todo:
-            out.append(Point(p.point_id, p.params, p.engine, p.seed, p.replicate, todo))
+            out.append(Point(p.point_id, p.params, p.engine, p.seed, p.replicate, todo, p.flat))
     return out
 
 

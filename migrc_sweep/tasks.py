@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import sim
 from sim.metrics import ALL_METRICS
-from sim.params import as_flat_dict
 
 from migrc_sweep import provenance, store
 from migrc_sweep.points import Point
@@ -96,10 +96,16 @@ def _simulate(batch: Batch) -> list[list[dict] | BaseException]:
         return isolated
 
 
-def run_batch(batch: Batch, ray_node_id: str | None = None, attempt: int = 0) -> BatchSummary:
-    """attempt: 0 for the first try; the executor passes Ray's retry number after a worker died."""
+Simulate = Callable[[Batch], "list[list[dict] | BaseException]"]
+
+
+def run_batch(batch: Batch, ray_node_id: str | None = None, attempt: int = 0,
+              simulate: Simulate = _simulate) -> BatchSummary:
+    """attempt: 0 for the first try; the executor passes Ray's retry number after a worker died.
+    simulate: the engine call; benchmarks/bench_orchestration.py passes a trivial one to time
+    everything around the engine (rows, Parquet, Ray) on its own."""
     start = time.perf_counter()
-    outcomes = _simulate(batch)
+    outcomes = simulate(batch)
     wall_s = time.perf_counter() - start
     finished_at = datetime.now(timezone.utc)
     host = provenance.host()
@@ -107,7 +113,7 @@ def run_batch(batch: Batch, ray_node_id: str | None = None, attempt: int = 0) ->
     errors = [_one_line(o) for o in outcomes if isinstance(o, BaseException)]
     for point, outcome in zip(batch.points, outcomes):
         base = {"point_id": point.point_id, "seed": point.seed, "replicate": point.replicate,
-                "engine": batch.engine, **as_flat_dict(point.params),
+                "engine": batch.engine, **point.flat_params(),
                 "sim_version": batch.sim_version, "package_versions": batch.package_versions,
                 "git_commit": batch.git_commit, "git_dirty": batch.git_dirty, "host": host,
                 "ray_node_id": ray_node_id, "attempt": attempt, "batch_id": batch.batch_id,
