@@ -10,6 +10,15 @@ their frames come from, and go back to, the buddy head.
 Simplification: the buddy allocator is one LIFO list of order-0 frames; no
 merging into higher orders, no migratetypes, no contiguity for large folios.
 
+Free-page accounting is the kernel's NR_FREE_PAGES: buddy pages only. Pages a
+pcp list holds are not counted (rmqueue_bulk() subtracts them when it refills
+a pcp, __free_one_page() adds them back when free_pcppages_bulk() spills), so
+`free` (what the watermarks see) is the buddy list's length and `free_frames`
+is every free frame. An allocation only ever takes from its own CPU's pcp
+(rmqueue_pcplist()); if the buddy list cannot refill it, every pcp is drained
+into buddy first, as __alloc_pages_direct_reclaim() does with drain_all_pages()
+before it retries.
+
 Every free frame carries its migrc generation tag (0 = none). An allocation
 returns the latest generation of every frame that left the allocator's lists
 on its way (the refill from buddy and the page taken from pcp), which the
@@ -32,10 +41,24 @@ class FreeLists:
         self.pending_free = 0          # free frames that carry a non-zero tag
         self.refills = 0
         self.spills = 0
+        self.drains = 0
 
     @property
     def free(self) -> int:
+        """NR_FREE_PAGES: the watermarks' view, pcp pages excluded."""
+        return len(self.buddy)
+
+    @property
+    def free_frames(self) -> int:
         return len(self.buddy) + sum(len(p) for p in self.pcp)
+
+    def drain_all(self):
+        """drain_all_pages(): every pcp list goes to buddy, tail first (free_pcppages_bulk)."""
+        for lst in self.pcp:
+            if lst:
+                self.buddy.extend(lst)
+                lst.clear()
+        self.drains += 1
 
     def _set_tag(self, frame: int, gen: int):
         old = int(self.tag[frame])
@@ -49,7 +72,7 @@ class FreeLists:
         if len(lst) > self.high:
             out = lst[:self.batch]
             del lst[:self.batch]
-            self.buddy.extend(reversed(out))     # the tail-most page ends up deepest
+            self.buddy.extend(out)     # free_pcppages_bulk() frees tail first: the tail-most page ends up deepest
             self.spills += 1
 
     def free_large(self, frames, gen: int = 0):
@@ -69,22 +92,21 @@ class FreeLists:
         mgen = 0
         if not lst:
             if not self.buddy:
-                # fall back to another CPU's list: the node is nearly exhausted
-                donors = [p for p in self.pcp if p]
-                if not donors:
+                self.drain_all()                   # the node is nearly exhausted
+                if not self.buddy:
                     return None, 0
-                lst = max(donors, key=len)
-            else:
-                take = self.buddy[-self.batch:][::-1]          # buddy head first
-                del self.buddy[-self.batch:]
-                for fr in take:
-                    mgen = mgen_latest(mgen, int(self.tag[fr]))   # tags leave buddy with the refill
-                lst.extend(reversed(take))
-                self.refills += 1
+            take = self.buddy[-self.batch:][::-1]          # buddy head first
+            del self.buddy[-self.batch:]
+            for fr in take:
+                mgen = mgen_latest(mgen, int(self.tag[fr]))   # tags leave buddy with the refill
+            lst.extend(reversed(take))
+            self.refills += 1
         frame = lst.pop()
         return frame, mgen_latest(mgen, self._take_tag(frame))
 
     def alloc_large(self, n: int):
+        if len(self.buddy) < n:
+            self.drain_all()
         if len(self.buddy) < n:
             return None, 0
         frames = self.buddy[-n:]

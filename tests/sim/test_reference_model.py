@@ -150,3 +150,21 @@ def test_no_migration_when_the_footprint_fits():
     r = sim.simulate(small(workload=dict(footprint_mib=8.0)), ["batched", "migrc"], 0, engine="reference")
     for row in r:
         assert row["pgmigrate_success"] == 0 and row["tlb_shootdowns"] == 0
+
+
+def test_watermarks_see_buddy_pages_only_and_allocations_never_take_another_cpus_pcp():
+    """NR_FREE_PAGES excludes pcp pages, and rmqueue_pcplist() only ever takes the local pcp:
+    with buddy empty, an allocation drains every pcp into buddy (drain_all_pages()) and refills
+    from there, instead of popping the head of another CPU's list."""
+    from sim.reference.memory import FreeLists
+    mem = FreeLists(num_frames=64, num_cpus=2, batch=4, high=16)
+    for fr in range(10):
+        mem.free_page(0, fr, gen=7 if fr >= 6 else 0)     # CPU0's pcp: 10 pages, pending ones on top
+    assert mem.free == 0 and mem.free_frames == 10
+    frame, mgen = mem.alloc_page(1)                        # CPU1: empty pcp, empty buddy
+    assert mem.drains == 1 and not mem.pcp[0]
+    assert (frame, mgen) == (9, 7)                         # drained tail first: CPU0's pcp head is the buddy head
+    assert mem.free == 6 and mem.free_frames == 9 and sorted(mem.pcp[1]) == [6, 7, 8]
+    for fr in range(20, 37):                               # 17 > high: one batch spills, tail first
+        mem.free_page(0, fr)
+    assert mem.buddy[-4:] == [20, 21, 22, 23] and mem.free == 10
