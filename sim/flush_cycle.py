@@ -135,8 +135,15 @@ def _add_flush(o, P_i, c):
 
 
 @njit(cache=True)
-def _retire(o, hist, st, pend_t, pend_n, at, c, bins):
-    """A flush covered everything pending: record stale windows, clear the state."""
+def _retire(o, hist, st, pend_t, pend_n, at, c, bins, keep_tags=False):
+    """A flush covered everything pending: record stale windows, clear the state.
+
+    `keep_tags`: kswapd's own flush retired the pending work (rmap_flush_end)
+    without advancing migrc_gen_done, so the freed pages keep a generation that
+    the next deferred batch reuses; taking one of them then forces that batch's
+    flush early (v9, see docs/model.md). Only a flush paid through
+    check_migrc_flush() advances the generation and makes the tags harmless.
+    """
     if c:
         for j in range(int(st[P_LEN])):
             w = pend_n[j]
@@ -146,24 +153,39 @@ def _retire(o, hist, st, pend_t, pend_n, at, c, bins):
             hist[np.searchsorted(bins, age * 1e6)] += w
     for j in range(int(st[P_LEN])):
         pend_n[j] = 0.0
-    st[P_PCP] = 0.0
-    st[P_OLD] = 0.0
-    st[P_BUDDY] = 0.0
-    st[P_COVER] = 0.0
-    st[P_FREE] += st[P_HELD]
-    st[P_HELD] = 0.0
+    if not keep_tags:
+        st[P_PCP] = 0.0
+        st[P_OLD] = 0.0
+        st[P_BUDDY] = 0.0
+        st[P_COVER] = 0.0
+    st[P_HELD] = 0.0   # held folios were already counted as free (RFC v2's watermark adjustment)
     st[P_LEN] = 0.0
 
 
 @njit(cache=True)
-def _pending(st):
+def _tagged(st):
+    """Freed pages carrying the current generation (or held, in migrc_hold)."""
     return st[P_PCP] + st[P_OLD] + st[P_BUDDY] + st[P_HELD]
+
+
+@njit(cache=True)
+def _owed(st):
+    """Is a deferred flush outstanding?"""
+    return st[P_LEN] > 0
+
+
+@njit(cache=True)
+def _pending_pages(st, pend_n):
+    s = 0.0
+    for j in range(int(st[P_LEN])):
+        s += pend_n[j]
+    return s
 
 
 @njit(cache=True)
 def _trigger(P_i, st, span_s, quiet, hold, key, ctr, i):
     """Time to the first event that forces the pending flush, and its kind (_K_*)."""
-    if not _pending(st) > 0:
+    if not (_owed(st) and _tagged(st) > 0):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
     alloc = P_i[I_ALLOC]
@@ -193,9 +215,9 @@ def _trigger(P_i, st, span_s, quiet, hold, key, ctr, i):
 
 
 @njit(cache=True)
-def _integrate(o, st, span_s, c):
+def _integrate(o, st, pend_n, span_s, c):
     if c:
-        pp = _pending(st)
+        pp = _pending_pages(st, pend_n)
         o[O_PEND_S] += pp * span_s
         o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pp)
         o[O_HELD_S] += st[P_HELD] * span_s
@@ -221,6 +243,16 @@ def _thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
         else:
             o[O_T_MF] += 1.0
     _retire(o, hist, st, pend_t, pend_n, at, c, bins)
+
+
+@njit(cache=True)
+def _reserve_rate(alloc, reserve, num_cpus, pcp_high):
+    """Allocations per second served from pages kswapd left on other CPUs' pcp lists.
+
+    Each CPU holding up to `pcp_high` such pages serves its own thread (1/num_cpus
+    of the allocations) from them; about reserve/pcp_high CPUs hold some.
+    """
+    return min(alloc, alloc / num_cpus * reserve / max(pcp_high, 1.0))
 
 
 @njit(cache=True)
@@ -254,6 +286,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         t = -warmup
         burst = False
         pcp_count = 0.0
+        reserve = 0.0
         st[:] = 0.0
         st[P_FREE] = wpromo
         pend_t[:] = 0.0
@@ -263,12 +296,14 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if not burst:
                 # quiet phase: allocations take free memory down to the high watermark
                 if alloc > 0:
-                    span = max(st[P_FREE] - whigh, 0.0) / max(alloc, 1e-12)
+                    span = max(st[P_FREE] - whigh, 0.0) / max(alloc - _reserve_rate(alloc, reserve, num_cpus, pcp_high),
+                                                                 1e-12)
+                    reserve = max(reserve - _reserve_rate(alloc, reserve, num_cpus, pcp_high) * span, 0.0)
                 else:
                     span = end - t + 1e-9
                 first, kind = _trigger(P_i, st, span, True, hold, key, ctr, i)
                 c = (t >= 0) & (t < end)
-                _integrate(o, st, min(first, span), c)
+                _integrate(o, st, pend_n, min(first, span), c)
                 _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
                 if c:
                     o[O_PROMOTED] += promote * span
@@ -285,7 +320,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # pending pages stay on the old kswapd CPU's pcp list
                 st[P_OLD] += st[P_PCP]
                 st[P_PCP] = 0.0
-                pcp_count = draw_uniform(key, ctr, _S_PCP, i) * pcp_high
+                # What kswapd left on its last CPU's pcp serves that CPU's thread later,
+                # without touching NR_FREE_PAGES: it joins the reserve of such pages.
+                reserve += pcp_count
+                # the thread on kswapd's new CPU drains its pcp between refills of `batch` pages
+                pcp_count = draw_uniform(key, ctr, _S_PCP, i) * pcp_batch
+                reserve = max(reserve - pcp_count, 0.0)
                 burst = (st[P_FREE] < wpromo) & migrating
                 if not t < end:
                     break
@@ -338,10 +378,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # events that fire for older pending pages while kswapd works
             first, kind = _trigger(P_i, st, span, False, hold, key, ctr, i)
             c = (t >= 0) & (t < end)
-            _integrate(o, st, min(first, span), c)
+            _integrate(o, st, pend_n, min(first, span), c)
             _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
             # kswapd's own flushes: each one costs a shootdown; the first covers what is pending
-            had = (_pending(st) > 0) & (nf > 0)
+            had = _owed(st) & (nf > 0)
             k = 0
             while k < nf:
                 _add_flush(o, P_i, c)
@@ -351,7 +391,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if had:
                 if c:
                     o[O_T_PIGGY] += 1.0
-                _retire(o, h, st, pend_t, pend_n, t, c, bins)
+                _retire(o, h, st, pend_t, pend_n, t, c, bins, True)
             if c:
                 if give_up:
                     o[O_T_GIVEUP] += 1.0
@@ -366,7 +406,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     st[P_LEN] += 1.0
                 pend_n[idx] += deferred_pages   # a full ring merges into its last slot
 
-            # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy
+            # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy.
+            # Watermarks see NR_FREE_PAGES, i.e. buddy pages only: pcp pages count once
+            # they spill, THPs at once, and held folios at once (v5-v8 adjusted
+            # __zone_watermark_ok() by the pending folios).
             if hold:
                 st[P_HELD] += deferred_pages
                 freed = pages - deferred_pages
@@ -398,6 +441,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     o[O_PROMOTED] += promote * span
             else:
                 take = (alloc - promote) * span
-            st[P_FREE] = st[P_FREE] + freed - take
+            from_reserve = min(_reserve_rate(alloc, reserve, num_cpus, pcp_high) * span, reserve, take)
+            reserve -= from_reserve
+            take -= from_reserve
+            to_buddy = freed if is_thp else spilled
+            st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take
             t = t + span
             burst = st[P_FREE] < wpromo

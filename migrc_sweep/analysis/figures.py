@@ -109,9 +109,11 @@ def _crossings(values: np.ndarray) -> list[float]:
 
 
 def payoff_map_figure(long: pd.DataFrame, policy: str = "migrc", baseline: str = DEFAULT_BASELINE,
-                      x: str = MAP_X, y: str = MAP_Y, col: str = MAP_COL, row: str = MAP_ROW) -> Figure:
+                      x: str = MAP_X, y: str = MAP_Y, col: str = MAP_COL, row: str = MAP_ROW,
+                      level_pct: float = 0.0) -> Figure:
     """Runtime change of `policy` over slow-tier latency x reclaim pressure, faceted by CPUs and guest/bare
-    metal, with the break-even (0 %) contour. Cells average over any other varying axis."""
+    metal, with the break-even (0 %) contour, or the contour of another runtime change (`level_pct`,
+    e.g. -1: where the policy stops saving at least 1 %). Cells average over any other varying axis."""
     _theme()
     data = _measure(long, "runtime_change_pct", policy)
     notes = []
@@ -155,12 +157,12 @@ def payoff_map_figure(long: pd.DataFrame, policy: str = "migrc", baseline: str =
             z = grid.to_numpy(dtype=float)
             ny, nx = z.shape
             if ny >= 2 and nx >= 2:
-                if np.nanmin(z) < 0 < np.nanmax(z):
-                    ax.contour(np.arange(nx) + 0.5, np.arange(ny) + 0.5, z, levels=[0.0], colors="black",
+                if np.nanmin(z) < level_pct < np.nanmax(z):
+                    ax.contour(np.arange(nx) + 0.5, np.arange(ny) + 0.5, z, levels=[level_pct], colors="black",
                                linewidths=2)
                     drew_break_even = True
             else:
-                line = z.ravel()
+                line = z.ravel() - level_pct
                 for pos in _crossings(line):
                     drew_break_even = True
                     if nx >= 2:
@@ -169,7 +171,8 @@ def payoff_map_figure(long: pd.DataFrame, policy: str = "migrc", baseline: str =
                         ax.axhline(ny - (pos + 0.5), color="black", linewidth=2)
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8,
                  label=f"runtime change vs {baseline} [%]  (<0: {policy} faster)")
-    label = "break-even: 0 % runtime change" + ("" if drew_break_even else " (not crossed in this sweep)")
+    label = ("break-even: 0 % runtime change" if level_pct == 0 else f"{level_pct:g} % runtime change") \
+        + ("" if drew_break_even else " (not crossed in this sweep)")
     fig.legend(handles=[Line2D([0], [0], color="black", linewidth=2, label=label)], loc="outside lower center",
                title="contour", fontsize=8)
     fig.suptitle(f"Where {policy} pays off: runtime change vs {baseline} [%] (mean over seeds)"

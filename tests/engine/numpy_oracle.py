@@ -77,6 +77,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     burst = np.zeros(n, bool)
     free = f.wmark_promo.copy()
     pcp_count = np.zeros(n)
+    reserve = np.zeros(n)
     pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
@@ -102,8 +103,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         if trigger is not None:
             tally.triggers[trigger] += c
 
-    def retire(mask, at):
-        """A flush covered everything pending: record stale windows, clear the state."""
+    def retire(mask, at, keep_tags=False):
+        """A flush covered everything pending: record stale windows, clear the state
+        (kswapd's own flush keeps the generation tags of the freed pages)."""
         if not mask.any():
             return
         c = mask & counting(at)
@@ -114,9 +116,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.stale_page_s += (w * ages_s).sum(1)
         bins = np.searchsorted(STALE_BINS_US, ages_s * 1e6)
         np.add.at(tally.stale_hist, (np.repeat(lanes, _MAX_PENDING_BATCHES), bins.ravel()), w.ravel())
-        for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover):
-            arr[mask] = 0.0
-        free[mask] += held[mask]
+        if not keep_tags:
+            for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover):
+                arr[mask] = 0.0
         held[mask] = 0.0
         pend_len[mask] = 0
         pend_n[mask] = 0.0   # fix: the old code left these behind
@@ -128,12 +130,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         pend_n[lanes[mask], idx[mask]] += pages[mask]   # a full ring merges into its last slot
         pend_len[fresh] += 1
 
-    def pending_pages():
+    def tagged_pages():
         return pcp_pend + old_pend + buddy_pend + held
+
+    def pending_pages():
+        live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
+        return (pend_n * live).sum(1)
 
     def trigger_times(active, span_s, quiet):
         """Time to the first event that forces the pending flush, and which kind."""
-        has = active & (pending_pages() > 0)
+        has = active & (pend_len > 0) & (tagged_pages() > 0)
         nohold = ~hold
         t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, per_cpu_alloc, has), np.inf)
         if quiet:  # kswapd's CPU runs the workload again once the burst is over
@@ -169,7 +175,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     while active.any():
         quiet = active & ~burst
         if quiet.any():
-            span = np.where(alloc > 0, np.maximum(free - f.wmark_high, 0) / np.maximum(alloc, 1e-12), end - t + 1e-9)
+            rr = np.minimum(alloc, alloc / num_cpus * reserve / np.maximum(f.pcp_high, 1.0))
+            span = np.where(alloc > 0, np.maximum(free - f.wmark_high, 0) / np.maximum(alloc - rr, 1e-12),
+                            end - t + 1e-9)
+            reserve = np.where(quiet & (alloc > 0), np.maximum(reserve - rr * span, 0.0), reserve)
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, quiet=True)
             integrate_pending(quiet, np.minimum(first, span))
             thread_triggered_flush(first, by_alloc, by_write, by_mf)
@@ -184,7 +193,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             # pending pages stay on the old kswapd CPU's pcp list
             old_pend[quiet] += pcp_pend[quiet]
             pcp_pend[quiet] = 0.0
-            pcp_count[quiet] = rnd.uniform(_S_PCP, quiet)[quiet] * f.pcp_high[quiet]
+            reserve = np.where(quiet, reserve + pcp_count, reserve)
+            pcp_count[quiet] = rnd.uniform(_S_PCP, quiet)[quiet] * f.pcp_batch[quiet]
+            reserve = np.where(quiet, np.maximum(reserve - pcp_count, 0.0), reserve)
             burst = np.where(quiet, free < f.wmark_promo, burst)
             burst &= f.migrating
             active = t < end
@@ -224,12 +235,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         integrate_pending(step, np.minimum(first, span))
         thread_triggered_flush(first, by_alloc, by_write, by_mf)
         # kswapd's own flushes: each one costs a shootdown; the first covers what is pending
-        had = step & (pending_pages() > 0) & (nf > 0)
+        had = step & (pend_len > 0) & (nf > 0)
         c = step & counting(t)
         for k in range(int(nf.max(initial=0))):
             add_flush(step & (nf > k), t, False)
         tally.triggers["piggyback"] += had & c
-        retire(had, t)
+        retire(had, t, keep_tags=True)
         tally.triggers["give_up"] += give_up & c
         tally.kswapd_ns += c * work_ns
         tally.demoted += c * np.where(is_thp, 512.0, dem)
@@ -258,7 +269,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # promotions are refused while free memory is below the high watermark
         take = np.where(free >= f.wmark_high, alloc, alloc - promote) * span
         tally.promoted += c * np.where(free >= f.wmark_high, promote, 0.0) * span
-        free = free + freed - take
+        rr = np.minimum(alloc, alloc / num_cpus * reserve / np.maximum(f.pcp_high, 1.0))
+        from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
+        reserve = reserve - from_reserve
+        take = take - from_reserve
+        to_buddy = np.where(is_thp, freed, spilled) * step
+        free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take
         t = np.where(step, t + span, t)
         burst = np.where(step, free < f.wmark_promo, burst)
         active = t < end
