@@ -71,12 +71,13 @@ def test_every_row_carries_its_provenance(compose_config, tmp_path):
 
 def test_cached_group_validation_gives_sims_own_params_and_ids(compose_config, tmp_path):
     from migrc_sweep.points import point_id, sim_version
-    from sim.params import as_flat_dict
+    from sim.params import GROUPS, as_flat_dict, build_params
     cfgs = [plain(compose_config(["experiment=smoke", f"store.root={tmp_path}", f"machine.num_cpus={n}",
                                   "machine.is_guest=false" if n % 2 else "machine.is_guest=true"]))
             for n in (1, 2, 3, 1)]
     plan = build_plan(cfgs)
     assert [p.params.machine.num_cpus for p in plan.points] == [1, 2, 3]   # the repeated point runs once
-    for p in plan.points:
+    for p, cfg in zip(plan.points, cfgs):
+        assert p.params == build_params({g: cfg[g] for g in GROUPS})   # sim's own builder agrees
         assert p.flat == as_flat_dict(p.params)
         assert p.point_id == point_id(p.params, p.engine, p.seed, sim_version())
