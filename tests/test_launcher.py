@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from conftest import compose_cfg
+from hydra_compose import compose_cfg
 from hydra_plugins.migrc_sweep_launcher.migrc_launcher import _plain_value_ok, _referenced_keys, _with_value
 from migrc_sweep.cli import plain
 
