@@ -23,7 +23,7 @@ PARTITION_KEY = "sweep_id"
 IDENTITY_TEXT_COLUMNS = ("point_id", "policy", "status", "error", "engine")
 # Columns whose values differ between replicates or runs, never part of a point's identity.
 PROVENANCE_COLUMNS = ("sim_version", "package_versions", "git_commit", "git_dirty", "host", "ray_node_id",
-                      "batch_id", "wall_s", "finished_at")
+                      "attempt", "batch_id", "wall_s", "finished_at")
 
 
 def _param_dtypes() -> dict[str, str]:
