@@ -51,7 +51,8 @@ class MachineParams:
     irq_receive_ns: float = p(2000.0, "ns", 1.0, 1e6,
                               "CPU time a target loses to one shootdown IRQ (entry, flush, ack; exits in a guest)",
                               "costs.md §2: 1.3-2.5 us in a guest; 0.3-1.5 us bare metal [assumption]")
-    page_walk_ns: float = p(100.0, "ns", 1.0, 1e5, "native page walk whose leaf PTE comes from DRAM",
+    page_walk_ns: float = p(100.0, "ns", 1.0, 1e5,
+                            "native page walk whose leaf PTE comes from the fast node's DRAM (slow-node page tables add the latency gap)",
                             "costs.md §5: 10-500 ns [assumption]")
     walk_2d_factor: float = p(2.0, "x", 1.0, 6.0, "cost of a guest 2D walk over a native walk (ignored on bare metal)",
                               "costs.md §3: x1.2-x6, 24/4 references worst case")

@@ -90,7 +90,14 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     migrating = L["reclaim.demotion_enabled"].astype(bool) & (
         (n > cap) | (L["reclaim.extra_alloc_mib_per_s"] > 0))
 
-    walk_ns = L["machine.page_walk_ns"] * np.where(L["machine.is_guest"].astype(bool), L["machine.walk_2d_factor"], 1.0)
+    # Page tables stay where the data was first touched: set-up filled the fast node,
+    # the rest of the footprint (and its page tables) fell back to the slow node, and
+    # NUMA balancing migrates data, not page tables. A walk's leaf PTE is then fetched
+    # from the slow node that often, at the slow node's extra latency.
+    pt_slow = np.where(n > 0, np.clip(1.0 - cap / np.maximum(n, 1e-9), 0.0, 1.0), 0.0)
+    leaf_extra_ns = pt_slow * np.maximum(L["memory.slow_latency_ns"] - L["memory.fast_latency_ns"], 0.0)
+    walk_ns = (L["machine.page_walk_ns"] + leaf_extra_ns) * np.where(
+        L["machine.is_guest"].astype(bool), L["machine.walk_2d_factor"], 1.0)
     rp = L[f"{proc}.random_pages_per_unit"]
     mlp = L[f"{proc}.memory_parallelism"]
     fast_ns, slow_ns = L["memory.fast_latency_ns"], L["memory.slow_latency_ns"]
