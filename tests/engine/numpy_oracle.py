@@ -18,40 +18,10 @@ import numpy as np
 from sim.rng import LaneRandom
 from sim.steady import Flows
 
-POLICY_CODES = {"no_batch": 0, "batched": 1, "migrc": 2, "migrc_hold": 3, "luf": 4, "no_flush": 5}
-TRIGGERS = ("alloc", "write_fault", "memory_failure", "piggyback", "reclaim", "give_up")
-STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
-_MAX_PENDING_BATCHES = 256
-
-# random streams
-_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4 = range(9)
-NUM_STREAMS = 9
-
-
-class FlushTally:
-    """Accumulators per lane, for events in [0, window)."""
-
-    def __init__(self, n: int):
-        z = lambda: np.zeros(n)  # noqa: E731
-        self.flushes, self.targets, self.remote_flushes = z(), z(), z()
-        self.kswapd_ns, self.kswapd_flush_wait_ns, self.thread_wait_ns, self.alloc_wait_ns = z(), z(), z(), z()
-        self.demoted, self.evicted, self.promoted = z(), z(), z()
-        self.triggers = {k: z() for k in TRIGGERS}
-        self.pending_page_s, self.pending_peak, self.held_page_s, self.held_peak = z(), z(), z(), z()
-        self.stale_pages, self.stale_page_s = z(), z()
-        self.stale_hist = np.zeros((n, len(STALE_BINS_US) + 1))
-
-
-def _flush_costs(f: Flows, L):
-    """Expected remote targets, P(any remote target), and initiator wait (ns) per flush."""
-    others = np.maximum(f.mask_cpus - 1, 0)
-    util = L["workload.cpu_utilization"]
-    targets = others * util
-    p_any = 1.0 - (1.0 - util) ** others
-    wait = L["machine.ipi_send_base_ns"] * p_any + L["machine.ipi_send_per_target_ns"] * np.maximum(targets - p_any, 0)
-    broadcast = L["machine.broadcast_flush"].astype(bool)
-    wait = np.where(broadcast, L["machine.broadcast_flush_ns"], wait)
-    return targets, p_any, wait
+# The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
+from sim.flush_cycle import (  # noqa: E402
+    _MAX_PENDING_BATCHES, _S_EVICT, _S_GIVEUP, _S_PCP, _S_RO, _S_THP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
+    NUM_STREAMS, POLICY_CODES, STALE_BINS_US, TRIGGERS, FlushTally, _flush_costs)
 
 
 def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray):
