@@ -11,7 +11,6 @@ Student-t 95% CI half-width of their mean over seeds. The issue's targets are
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from _common import SEED_COUNTERS, seed_params, sim, t975

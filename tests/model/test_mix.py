@@ -64,3 +64,8 @@ def test_in_separate_cgroups_the_writers_write_faults_still_flush_the_pending_wo
     apart = _run({**WRITER, "same_memcg": False})[1]
     assert together["deferred_flush_write_fault"] == 0          # nothing was deferred at all
     assert apart["deferred_flush_write_fault"] > 10 * apart["deferred_flush_alloc"]
+
+
+def test_a_mix_must_fit_the_cpus():
+    with pytest.raises(ParamError, match="neighbour.num_threads"):
+        build_params({"workload": {"num_threads": 16}, "neighbour": {"enabled": True, "num_threads": 8}})
