@@ -226,9 +226,9 @@ def main() -> None:
             runs = [run_engine_free(n) for _ in range(r)]
             walls = [w for w, _ in runs]
             row(f"(a) engine-free sweep, {n} points: process wall s", med(walls))
-            row(f"(a)   per point, whole process: ms", med([1000 * w / n for w in walls]))
+            row("(a)   per point, whole process: ms", med([1000 * w / n for w in walls]))
             inproc = [sum(p.values()) - p["imports"] for _, p in runs]
-            row(f"(a)   per point, after imports: ms", med([1000 * s / n for s in inproc]))
+            row("(a)   per point, after imports: ms", med([1000 * s / n for s in inproc]))
             for phase in ("imports", "compose", "plan", "ray_start+first_batch", "other_batches", "ray_shutdown",
                           "resume_check"):
                 row(f"(a)     phase {phase}: s", med([p[phase] for _, p in runs]))
