@@ -286,7 +286,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         t = -warmup
         burst = False
         pcp_count = 0.0
-        reserve = 0.0
+        # start near the reserve's steady state: a leftover list drains in ~high/(alloc/num_cpus),
+        # many kswapd cycles, so about half of the other CPUs hold one at any time
+        reserve = pcp_high * max(num_cpus - 1, 0.0) / 2
         st[:] = 0.0
         st[P_FREE] = wpromo
         pend_t[:] = 0.0
@@ -389,7 +391,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     o[O_KSWAPD_WAIT] += flush_wait
                 k += 1
             if had:
-                if c:
+                # a give-up's flush is counted as the give-up: the deferral was abandoned
+                # because another CPU was already flushing
+                if c and not give_up:
                     o[O_T_PIGGY] += 1.0
                 _retire(o, h, st, pend_t, pend_n, t, c, bins, True)
             if c:

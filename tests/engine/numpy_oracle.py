@@ -47,7 +47,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     burst = np.zeros(n, bool)
     free = f.wmark_promo.copy()
     pcp_count = np.zeros(n)
-    reserve = np.zeros(n)
+    reserve = f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0) / 2
     pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
@@ -209,7 +209,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         c = step & counting(t)
         for k in range(int(nf.max(initial=0))):
             add_flush(step & (nf > k), t, False)
-        tally.triggers["piggyback"] += had & c
+        tally.triggers["piggyback"] += had & c & ~give_up
         retire(had, t, keep_tags=True)
         tally.triggers["give_up"] += give_up & c
         tally.kswapd_ns += c * work_ns
