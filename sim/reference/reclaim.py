@@ -125,40 +125,12 @@ class Reclaim:
         work = len(dem) * self.copy_page_ns + len(batch) * self.migrate_ns
 
         # migrate_pages_batch() for the demotions
-        pending, normal, deferred = Ubc(), [], []
-        for v in dem:
-            frames, ro = self._unmap(v, now)
-            if self.policy == "no_batch":
-                task.ubc.add(mask)                            # one one-page flush per folio
-                yield from try_to_unmap_flush(self.state, task, self.now, single_page=True)
-                normal.append(frames[0])
-            elif self.defer_migration and ro and may_defer:
-                pending.add(mask)
-                deferred.append(frames[0])
-            else:
-                task.ubc.add(mask, writable=not ro)
-                normal.append(frames[0])
-            self._to_slow(v)
-        mgen, rec = self._defer(task, pending, len(deferred), now)
-        if not mgen:
-            normal, deferred = normal + deferred, []
-        yield from try_to_unmap_flush(self.state, task, self.now, skip=skip)
-
+        normal, deferred, mgen, rec = yield from self._unmap_and_flush(
+            task, dem, mask, now, self.defer_migration and may_defer, self._to_slow, skip,
+            per_folio_flush=self.policy == "no_batch")
         # shrink_folio_list() for the evictions (LUF defers read-only ones too)
-        pending2, normal2, deferred2 = Ubc(), [], []
-        for v in ev:
-            frames, ro = self._unmap(v, now)
-            if self.policy == "luf" and ro and may_defer:
-                pending2.add(mask)
-                deferred2.append(frames[0])
-            else:
-                task.ubc.add(mask, writable=not ro)
-                normal2.append(frames[0])
-            self._to_swap(v)
-        mgen2, rec2 = self._defer(task, pending2, len(deferred2), now)
-        if not mgen2:
-            normal2, deferred2 = normal2 + deferred2, []
-        yield from try_to_unmap_flush(self.state, task, self.now, skip=skip)
+        normal2, deferred2, mgen2, rec2 = yield from self._unmap_and_flush(
+            task, ev, mask, now, self.policy == "luf" and may_defer, self._to_swap, skip)
 
         yield Delay(work)
         self._free(task, normal + normal2, 0, None)
@@ -168,6 +140,30 @@ class Reclaim:
             self.c.demoted += len(dem)
             self.c.evicted += len(ev)
             self.c.kswapd_ns += work
+
+    def _unmap_and_flush(self, task, folios, mask, now, defer_read_only, move, skip, per_folio_flush=False):
+        """Unmap folios into one batch, read-only ones into the pending batch when deferral is
+        allowed; hand the pending batch to migrc (migrc_add_pending_ubc), then flush the rest.
+        Returns (frames to free now, frames freed carrying mgen, mgen, the deferral's record)."""
+        pending, normal, deferred = Ubc(), [], []
+        for v in folios:
+            frames, ro = self._unmap(v, now)
+            if per_folio_flush:
+                task.ubc.add(mask)                            # one one-page flush per folio
+                yield from try_to_unmap_flush(self.state, task, self.now, single_page=True)
+                normal.append(frames[0])
+            elif defer_read_only and ro:
+                pending.add(mask)
+                deferred.append(frames[0])
+            else:
+                task.ubc.add(mask, writable=not ro)
+                normal.append(frames[0])
+            move(v)
+        mgen, rec = self._defer(task, pending, len(deferred), now)
+        if not mgen:
+            normal, deferred = normal + deferred, []
+        yield from try_to_unmap_flush(self.state, task, self.now, skip=skip)
+        return normal, deferred, mgen, rec
 
     def _to_slow(self, v):
         if v >= self.n_folios:
