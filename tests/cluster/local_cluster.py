@@ -3,7 +3,7 @@
 Follows the probe's recipe (ray-hydra-notes §3b) and its gotchas: auth off on every process (G1),
 usage stats off (G2), a HOME holding ray_bootstrap_config.yaml so nothing probes cloud metadata
 (G3), every port picked free so two nodes (and other users' clusters) never clash (G4), CPUs,
-memory and object store capped per node (G5). Never `ray stop`, which is machine-wide (G8):
+memory and object store capped per node (G5). Never the ray CLI's stop command, which is machine-wide (G8):
 we kill exactly the processes we started and their descendants, then remove the temp dir with
 its ray_current_cluster file (G9).
 """
