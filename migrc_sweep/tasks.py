@@ -1,6 +1,7 @@
 """The unit of work a Ray task runs: simulate a batch of points, write one Parquet file.
 
-This is the only module that calls `sim`. It knows nothing about Ray: the executor
+This is the sweep engine's only caller of `sim` (calibrate, whatif and the frontier
+finder call it in-process for their own small runs). It knows nothing about Ray: the executor
 passes in the node id, and the same function runs inline in tests and laptops.
 """
 
