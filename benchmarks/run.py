@@ -56,7 +56,7 @@ def _numpy_seed_experiment(params, seed):
     from numpy_oracle import run_cycles as run_np
 
     from sim.engine import account, lane_arrays
-    from sim.flush_cycle import NUM_STREAMS, POLICY_CODES
+    from sim.flush_layout import NUM_STREAMS, POLICY_CODES
     from sim.rng import LaneRandom
     from sim.steady import steady_flows
     L = lane_arrays([params] * len(POLICIES))

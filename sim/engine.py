@@ -10,7 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from .flush_cycle import NUM_STREAMS, POLICY_CODES, STALE_BINS_US, run_cycles
+from .flush_cycle import run_cycles
+from .flush_layout import NUM_STREAMS, POLICY_CODES, STALE_BINS_US
 from .params import GROUPS, SimParams
 from .rng import LaneRandom
 from .mix import combined, coverage, process_flows, shares

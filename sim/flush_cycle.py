@@ -29,88 +29,16 @@ from numba import njit
 from .rng import LaneRandom, draw_exponential, draw_normal, draw_uniform
 from .steady import Flows
 
-POLICY_CODES = {"no_batch": 0, "batched": 1, "migrc": 2, "migrc_hold": 3, "luf": 4, "no_flush": 5}
-TRIGGERS = ("alloc", "write_fault", "memory_failure", "piggyback", "reclaim", "give_up")
-STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
-_MAX_PENDING_BATCHES = 256
-
-# random streams
-_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4 = range(9)
-NUM_STREAMS = 9
-
-# kernel inputs: columns of the per-lane parameter matrix
-_IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",
-       "write_rate", "mf_rate", "lru", "migrate_ns", "copy_page_ns", "thp_step_p", "evict_share", "read_only_p",
-       "num_cpus", "targets", "p_any", "flush_wait", "window", "warmup")
-(I_WMIN, I_WHIGH, I_WPROMO, I_PCP_BATCH, I_PCP_HIGH, I_MIGRATING, I_ALLOC, I_PROMOTE, I_WRITE, I_MF, I_LRU,
- I_MIGRATE_NS, I_COPY_NS, I_THP_P, I_EVICT, I_RO_P, I_NUM_CPUS, I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW,
- I_WARMUP) = range(len(_IN))
-
-# kernel outputs: columns of the per-lane tally matrix
-_OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_ns", "thread_wait_ns",
-        "alloc_wait_ns", "demoted", "evicted", "promoted", "pending_page_s", "pending_peak", "held_page_s",
-        "held_peak", "stale_pages", "stale_page_s") + tuple("trig_" + k for k in TRIGGERS)
-(O_FLUSHES, O_TARGETS, O_REMOTE, O_KSWAPD_NS, O_KSWAPD_WAIT, O_THREAD_WAIT, O_ALLOC_WAIT, O_DEMOTED, O_EVICTED,
- O_PROMOTED, O_PEND_S, O_PEND_PEAK, O_HELD_S, O_HELD_PEAK, O_STALE_PAGES, O_STALE_S, O_T_ALLOC, O_T_WRITE, O_T_MF,
- O_T_PIGGY, O_T_RECLAIM, O_T_GIVEUP) = range(len(_OUT))
-
-# pending-flush state of one lane, as a small vector the helpers update in place
-(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_THREAD_FLUSHES) = range(8)
-
-# kinds of thread-triggered flush
-_K_NONE, _K_ALLOC, _K_WRITE, _K_MF = range(4)
-
-
-class FlushTally:
-    """Accumulators per lane, for events in [0, window)."""
-
-    def __init__(self, n: int):
-        z = lambda: np.zeros(n)  # noqa: E731
-        self.flushes, self.targets, self.remote_flushes = z(), z(), z()
-        self.kswapd_ns, self.kswapd_flush_wait_ns, self.thread_wait_ns, self.alloc_wait_ns = z(), z(), z(), z()
-        self.demoted, self.evicted, self.promoted = z(), z(), z()
-        self.triggers = {k: z() for k in TRIGGERS}
-        self.pending_page_s, self.pending_peak, self.held_page_s, self.held_peak = z(), z(), z(), z()
-        self.stale_pages, self.stale_page_s = z(), z()
-        self.stale_hist = np.zeros((n, len(STALE_BINS_US) + 1))
-
-    @classmethod
-    def from_arrays(cls, out: np.ndarray, hist: np.ndarray) -> "FlushTally":
-        tally = cls(0)
-        for j, name in enumerate(_OUT):
-            if name.startswith("trig_"):
-                tally.triggers[name[5:]] = out[:, j]
-            else:
-                setattr(tally, name, out[:, j])
-        tally.stale_hist = hist
-        return tally
-
-
-def _flush_costs(f: Flows, L):
-    """Expected remote targets, P(any remote target), and initiator wait (ns) per flush."""
-    others = np.maximum(f.mask_cpus - 1, 0)
-    util = L["workload.cpu_utilization"]
-    targets = others * util
-    p_any = 1.0 - (1.0 - util) ** others
-    wait = L["machine.ipi_send_base_ns"] * p_any + L["machine.ipi_send_per_target_ns"] * np.maximum(targets - p_any, 0)
-    broadcast = L["machine.broadcast_flush"].astype(bool)
-    wait = np.where(broadcast, L["machine.broadcast_flush_ns"], wait)
-    return targets, p_any, wait
-
-
-def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
-    """The per-lane parameter matrix the kernel reads, columns as in `_IN`."""
-    targets, p_any, flush_wait = _flush_costs(f, L)
-    cols = dict(wmark_min=f.wmark_min, wmark_high=f.wmark_high, wmark_promo=f.wmark_promo, pcp_batch=f.pcp_batch,
-                pcp_high=f.pcp_high, migrating=f.migrating.astype(float),
-                alloc=np.where(f.migrating, f.alloc_per_s, 0.0), promote=np.where(f.migrating, f.promote_per_s, 0.0),
-                write_rate=f.write_faults_per_s, mf_rate=L["memory.memory_failure_per_s"],
-                lru=L["reclaim.lru_batch_pages"], migrate_ns=L["machine.migrate_folio_ns"],
-                copy_page_ns=f.copy_page_ns, thp_step_p=f.thp_step_p, evict_share=f.evict_share,
-                read_only_p=f.read_only_p, num_cpus=L["machine.num_cpus"], targets=targets, p_any=p_any,
-                flush_wait=flush_wait, window=window_s, warmup=warmup_s)
-    n = len(f.wmark_min)
-    return np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(cols[k], dtype=float), (n,)) for k in _IN], 1))
+from .flush_layout import (  # the kernel compiles these in as constants
+    STALE_BINS_US, _MAX_PENDING_BATCHES, _S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP,
+    _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _OUT, FlushTally, kernel_inputs,
+    I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MF, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
+    I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_P_ANY, I_RO_P, I_TARGETS, I_THP_P, I_WARMUP, I_WHIGH, I_WINDOW,
+    I_WMIN, I_WPROMO, I_WRITE, O_ALLOC_WAIT, O_DEMOTED, O_EVICTED, O_FLUSHES, O_HELD_PEAK, O_HELD_S,
+    O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S, O_PROMOTED, O_REMOTE, O_STALE_PAGES, O_STALE_S,
+    O_TARGETS, O_THREAD_WAIT, O_T_ALLOC, O_T_GIVEUP, O_T_MF, O_T_PIGGY, O_T_RECLAIM, O_T_WRITE, P_BUDDY,
+    P_COVER, P_FREE, P_HELD, P_LEN, P_OLD, P_PCP, P_THREAD_FLUSHES, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE,
+)
 
 
 def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray):

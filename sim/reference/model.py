@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 
 from ..engine import lane_arrays
-from ..flush_cycle import STALE_BINS_US
+from ..flush_layout import STALE_BINS_US
 from ..kernel import PAGES_PER_MIB, THP_PAGES
 from ..params import SimParams
 from ..steady import steady_flows

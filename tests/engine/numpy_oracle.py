@@ -19,7 +19,7 @@ from sim.rng import LaneRandom
 from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
-from sim.flush_cycle import (  # noqa: E402
+from sim.flush_layout import (  # noqa: E402
     _MAX_PENDING_BATCHES, _S_EVICT, _S_GIVEUP, _S_PCP, _S_RO, _S_THP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
     STALE_BINS_US, FlushTally, _flush_costs)
 

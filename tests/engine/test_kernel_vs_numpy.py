@@ -14,7 +14,8 @@ import pytest
 
 import sim
 from sim.engine import lane_arrays
-from sim.flush_cycle import _OUT, NUM_STREAMS, POLICY_CODES, run_cycles
+from sim.flush_cycle import run_cycles
+from sim.flush_layout import _OUT, NUM_STREAMS, POLICY_CODES
 from sim.rng import LaneRandom
 from sim.steady import steady_flows
 
