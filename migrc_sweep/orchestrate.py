@@ -15,7 +15,8 @@ from migrc_sweep.points import Settings
 from migrc_sweep.tasks import Batch, BatchSummary, run_batch
 
 MAX_TASK_RETRIES = 3
-Progress = Callable[[int, int, BatchSummary], None]
+# progress(batches done, batches in all, the batch just finished, batches running now)
+Progress = Callable[[int, int, BatchSummary, int], None]
 # What a task does with its batch: run_batch (simulate, write one file). Any function with the same
 # signature can stand in, e.g. benchmarks/bench_orchestration.py's engine-free runner.
 Runner = Callable[..., BatchSummary]
@@ -45,10 +46,38 @@ class FailureBudget:
                 f"{self.fraction:g} allows; first error: {self.first_error}")
 
 
-def print_progress(done: int, total: int, summary: BatchSummary) -> None:
+class ProgressLine:
+    """Points done, failed and running, with an ETA, in completion order.
+
+    On a terminal the line is rewritten in place; in a log, each update is a line.
+    The ETA extrapolates the points finished so far over the elapsed time.
+    """
+
+    def __init__(self, total_points: int, stream=None, clock=time.perf_counter):
+        self.total_points, self.stream, self.clock = total_points, stream or sys.stderr, clock
+        self.start = clock()
+        self.points = self.failed = 0
+        self.live = self.stream.isatty()
+
+    def __call__(self, done: int, total: int, summary: BatchSummary, running: int = 0) -> None:
+        self.points += summary.num_points
+        self.failed += summary.num_failed_points
+        elapsed = self.clock() - self.start
+        left = self.total_points - self.points
+        eta = f"{elapsed / self.points * left:.0f} s" if self.points and left else "0 s"
+        width = 20
+        bar = "#" * round(width * self.points / max(self.total_points, 1))
+        line = (f"  [{bar:<{width}}] {self.points}/{self.total_points} points done, {self.failed} failed, "
+                f"{running} batches running ({done}/{total} batches), ETA {eta}")
+        end = "" if self.live and done < total else "\n"
+        print(("\r" if self.live else "") + line, end=end, file=self.stream, flush=True)
+
+
+def print_progress(done: int, total: int, summary: BatchSummary, running: int = 0) -> None:
+    """One line per batch, for callers that did not set up a ProgressLine."""
     failed = f", {summary.num_failed_points} failed" if summary.num_failed_points else ""
     print(f"  [{done}/{total}] batch {summary.batch_id[:8]}: {summary.num_points} points"
-          f"{failed} in {summary.wall_s:.1f} s", file=sys.stderr, flush=True)
+          f"{failed} in {summary.wall_s:.1f} s, {running} running", file=sys.stderr, flush=True)
 
 
 def use_ray(settings: Settings, num_batches: int) -> bool:
@@ -62,7 +91,7 @@ def run_inline(batches: list[Batch], budget: FailureBudget, progress: Progress =
     out = []
     for i, batch in enumerate(batches):
         out.append(runner(batch))
-        progress(i + 1, len(batches), out[-1])
+        progress(i + 1, len(batches), out[-1], 0)
         budget.add(out[-1])
     return out
 
@@ -95,6 +124,7 @@ def run_on_ray(batches: list[Batch], settings: Settings, budget: FailureBudget,
         remote = ray.remote(num_cpus=1, max_retries=MAX_TASK_RETRIES)(_remote_run)
         runner_ref = ray.put(runner)
         refs = [remote.remote(b, runner_ref) for b in batches]
+        slots = max(int(ray.cluster_resources().get("CPU", 1)), 1)   # tasks take one CPU each
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[BatchSummary | None] = [None] * len(refs)
         pending, done = list(refs), 0
@@ -106,7 +136,7 @@ def run_on_ray(batches: list[Batch], settings: Settings, budget: FailureBudget,
             for ref, summary in zip(ready, ray.get(ready)):
                 results[index[ref]] = summary
                 done += 1
-                progress(done, len(refs), summary)
+                progress(done, len(refs), summary, min(len(pending), slots))
                 try:
                     budget.add(summary)
                 except TooManyFailures:
@@ -116,12 +146,14 @@ def run_on_ray(batches: list[Batch], settings: Settings, budget: FailureBudget,
         return [r for r in results if r is not None]
 
 
-def run_batches(batches: list[Batch], settings: Settings, progress: Progress = print_progress,
+def run_batches(batches: list[Batch], settings: Settings, progress: Progress | None = None,
                 runner: Runner = run_batch) -> list[BatchSummary]:
     if not batches:
         return []
     start = time.perf_counter()
-    budget = FailureBudget(sum(len(b.points) for b in batches), settings.max_failed_fraction)
+    total_points = sum(len(b.points) for b in batches)
+    progress = progress or ProgressLine(total_points)
+    budget = FailureBudget(total_points, settings.max_failed_fraction)
     if use_ray(settings, len(batches)):
         out = run_on_ray(batches, settings, budget, progress, runner)
     else:

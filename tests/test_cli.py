@@ -145,3 +145,11 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, names):
     assert names in lines[0]
     assert "To append" not in lines[0] and "HYDRA_FULL_ERROR" not in lines[0]
     assert list(tmp_path.iterdir()) == []   # no dataset, no Ray dirs, no Hydra dirs
+
+
+def test_default_job_reports_progress_with_failures_running_and_an_eta(default_job):
+    _, proc = default_job
+    lines = [ln for ln in proc.stderr.splitlines() if "points done" in ln]
+    assert lines, proc.stderr
+    assert all("failed" in ln and "running" in ln and "ETA" in ln for ln in lines)
+    assert "8/8 points done, 0 failed" in lines[-1] and lines[-1].endswith("ETA 0 s")
