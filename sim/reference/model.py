@@ -115,21 +115,31 @@ class Model(Workload, Reclaim):
 
     def _initial_placement(self, resid_s):
         """Start near steady state: hot folios first, then cold ones, until free = promo watermark.
-        Within a class the folios the scanner passed most recently are the resident ones (they
-        were promoted last), and LRU order is that age order, oldest at the tail; writable data
-        has been written with its age's probability."""
+
+        The scanner's last pass (tau seconds ago at a folio's address distance behind it)
+        armed a hint fault that fires at the folio's first touch after it, `d` later. Where
+        d < tau the fault has fired and promoted the folio (if d beat the hot threshold);
+        within a class the folios promoted most recently are the resident ones, then those
+        promoted on earlier passes. LRU order is that age order, oldest at the tail;
+        writable data has been written with its age's probability. Faults still to come
+        (tau < d < cycle) are armed by `pending_hint_faults`.
+        """
         ri = self.r["init"]
         self.scan_pos = int(ri.integers(self.n_pages))
         budget = self.fast_pages - int(self.wmark_promo) if self.migrating else self.fast_pages
         behind = (self.scan_pos - self.folio_start) % self.n_pages     # address distance behind the scanner
+        self.scan_age_s = behind / self.n_pages * self.cycle_s
+        self.first_touch_s = self.r["scan"].exponential(1.0, self.n_folios) / np.maximum(self.lam, 1e-300)
+        fired = (self.first_touch_s < self.scan_age_s) & (self.first_touch_s < self.threshold_s)
+        since = np.where(fired, self.scan_age_s - self.first_touch_s, self.scan_age_s + self.cycle_s)
         hot_idx, cold_idx = np.flatnonzero(self.hot), np.flatnonzero(~self.hot)
-        order = np.concatenate([hot_idx[np.argsort(behind[hot_idx], kind="stable")],
-                                cold_idx[np.argsort(behind[cold_idx], kind="stable")]])
+        order = np.concatenate([hot_idx[np.argsort(since[hot_idx], kind="stable")],
+                                cold_idx[np.argsort(since[cold_idx], kind="stable")]])
         fits = np.cumsum(self.size[order]) <= budget
         resident = order[fits]
         frames = ri.permutation(self.fast_pages)
         used = 0
-        for v in resident[np.argsort(-behind[resident], kind="stable")]:
+        for v in resident[np.argsort(-since[resident], kind="stable")]:
             sz = int(self.size[v])
             fr = frames[used:used + sz].tolist()
             used += sz
@@ -151,6 +161,7 @@ class Model(Workload, Reclaim):
             for v in lru:
                 self.arm_write(v)
         if self.migrating:
+            self.pending_hint_faults()
             d.at(d.now + ri.random() * self.scan_dt, self.on_scan_chunk)
             d.at(d.now + ri.random() * self.scan_period_s, self.on_scan_flush)
             if self.extra_pps > 0:

@@ -3,10 +3,12 @@
 kswapd wakes when free memory falls below the high watermark and reclaims
 until it is back at the promo watermark. Each step takes the LRU tail (cold
 list first): either one THP, demoted and flushed on its own and never
-deferred, or up to `lru_batch_pages` small folios, one migrate_pages_batch()
-for the demoted ones (one try_to_unmap_flush()) and one flush for the
-evicted ones, as shrink_folio_list() batches them.
-"""
+deferred, or up to `lru_batch_pages` small folios in one shrink_folio_list():
+its loop unmaps the evicted folios into the task's batch (a dirty one is
+flushed before its pageout), then demote_folio_list() runs one
+migrate_pages_batch() whose try_to_unmap_flush() also flushes what the loop
+left. So a deferred read-only batch survives the step only when nothing else
+in it needed a flush."""
 
 from __future__ import annotations
 
@@ -51,13 +53,19 @@ class Reclaim:
         self.kswapd_running = False
 
     def _isolate(self):
+        """The LRU's tail: one THP, or up to `lru_batch` small folios, cold ones first and
+        then hot ones (the kernel refills a short inactive list from the active one, so
+        a batch is short only when a THP or the end of memory cuts it)."""
         lru = self.lru_cold if self.lru_cold else self.lru_hot
         v = lru[0]
         if v < self.n_folios and self.size[v] > 1:
             lru.popleft()
             return [v], True
         batch = []
-        while lru and len(batch) < self.lru_batch:
+        while len(batch) < self.lru_batch:
+            lru = self.lru_cold if self.lru_cold else self.lru_hot
+            if not lru:
+                break
             v = lru[0]
             if v < self.n_folios and self.size[v] > 1:
                 break
@@ -124,28 +132,43 @@ class Reclaim:
         may_defer = self.mem.free > self.wmark_min          # v3+: migrc pauses under high pressure
         work = len(dem) * self.copy_page_ns + len(batch) * self.migrate_ns
 
-        # migrate_pages_batch() for the demotions
+        # shrink_folio_list()'s loop unmaps the evicted folios into the task's batch; a dirty
+        # one (mapped writable) is flushed before its pageout (try_to_unmap_flush_dirty()).
+        # LUF defers the read-only ones instead.
+        pending, ev_normal, ev_deferred = Ubc(), [], []
+        for v in ev:
+            frames, ro = self._unmap(v, now)
+            if self.policy == "luf" and may_defer and ro:
+                pending.add(mask)
+                ev_deferred.append(frames[0])
+            else:
+                task.ubc.add(mask, writable=not ro)
+                ev_normal.append(frames[0])
+                if not ro:
+                    yield from try_to_unmap_flush(self.state, task, self.now, skip=skip)
+            self._to_swap(v)
+        # then demote_folio_list(): migrate_pages_batch() defers its read-only folios and flushes
+        # the rest, with whatever the loop left unflushed
         normal, deferred, mgen, rec = yield from self._unmap_and_flush(
             task, dem, mask, now, self.defer_migration and may_defer, self._to_slow, skip,
-            per_folio_flush=self.policy == "no_batch")
-        # shrink_folio_list() for the evictions (LUF defers read-only ones too)
-        normal2, deferred2, mgen2, rec2 = yield from self._unmap_and_flush(
-            task, ev, mask, now, self.policy == "luf" and may_defer, self._to_swap, skip)
+            per_folio_flush=self.policy == "no_batch", pending=pending, pending_frames=ev_deferred)
 
         yield Delay(work)
-        self._free(task, normal + normal2, 0, None)
+        self._free(task, normal + ev_normal, 0, None)
         self._free(task, deferred, mgen, rec)
-        self._free(task, deferred2, mgen2, rec2)
         if counting:
             self.c.demoted += len(dem)
             self.c.evicted += len(ev)
             self.c.kswapd_ns += work
 
-    def _unmap_and_flush(self, task, folios, mask, now, defer_read_only, move, skip, per_folio_flush=False):
+    def _unmap_and_flush(self, task, folios, mask, now, defer_read_only, move, skip, per_folio_flush=False,
+                         pending=None, pending_frames=()):
         """Unmap folios into one batch, read-only ones into the pending batch when deferral is
-        allowed; hand the pending batch to migrc (migrc_add_pending_ubc), then flush the rest.
-        Returns (frames to free now, frames freed carrying mgen, mgen, the deferral's record)."""
-        pending, normal, deferred = Ubc(), [], []
+        allowed; hand the pending batch (with any deferred before) to migrc (migrc_add_pending_ubc),
+        then flush the rest. Returns (frames to free now, frames freed carrying mgen, mgen, the
+        deferral's record)."""
+        pending = Ubc() if pending is None else pending
+        normal, deferred = [], list(pending_frames)
         for v in folios:
             frames, ro = self._unmap(v, now)
             if per_folio_flush:

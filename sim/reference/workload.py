@@ -76,10 +76,16 @@ class Workload:
 
     # -- the NUMA scanner (tiering mode: only slow-node PTEs become PROT_NONE) --
     def on_scan_chunk(self):
+        # the folios that start in [lo, hi), address space wrapping at n_pages; a chunk
+        # inside one THP starts no folio (the THP was taken where it starts)
         lo = self.scan_pos
         hi = lo + self.scan_chunk_pages
-        a, b = np.searchsorted(self.folio_start, [lo % self.n_pages, ((hi - 1) % self.n_pages) + 1])
-        idx = np.arange(a, b) if a < b else np.concatenate([np.arange(a, self.n_folios), np.arange(0, b)])
+        if hi <= self.n_pages:
+            a, b = np.searchsorted(self.folio_start, [lo, hi])
+            idx = np.arange(a, b)
+        else:
+            a, b = np.searchsorted(self.folio_start, [lo, hi - self.n_pages])
+            idx = np.concatenate([np.arange(a, self.n_folios), np.arange(0, b)])
         self.scan_pos = hi % self.n_pages
         idx = idx[self.loc[idx] == SLOW]
         if len(idx):
@@ -87,6 +93,16 @@ class Workload:
             for v, d in zip(idx[delay < self.cycle_s], delay[delay < self.cycle_s]):
                 self.drv.at(self.drv.now + d, self.on_hint_fault, int(v), int(self.ver[v]), d < self.threshold_s)
         self.drv.at(self.drv.now + self.scan_dt, self.on_scan_chunk)
+
+    def pending_hint_faults(self):
+        """Warm start: the hint faults the scanner's last pass left armed (see
+        `Model._initial_placement`): slow folios whose first touch since the pass
+        is still to come, within a cycle."""
+        d, tau = self.first_touch_s, self.scan_age_s
+        armed = np.flatnonzero((self.loc == SLOW) & (d > tau) & (d < self.cycle_s))
+        for v in armed:
+            self.drv.at(self.drv.now + (d[v] - tau[v]), self.on_hint_fault, int(v), int(self.ver[v]),
+                        bool(d[v] < self.threshold_s))
 
     def on_scan_flush(self):
         """change_prot_numa() ends its pass with one range flush of the mm (a full one)."""

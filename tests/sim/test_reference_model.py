@@ -121,9 +121,20 @@ def test_write_faults_force_deferred_flushes():
 
 
 def test_luf_defers_evictions_too():
-    p = small(reclaim=dict(evict_fraction=0.5))
+    """With every reclaimed folio evicted, migrc has nothing to defer; LUF defers the read-only ones."""
+    p = small(reclaim=dict(evict_fraction=1.0))
     mg, luf = sim.simulate(p, ["migrc", "luf"], 0, engine="reference")
-    assert luf["nr_tlb_remote_flush"] < mg["nr_tlb_remote_flush"]
+    assert mg["pending_pages_peak"] == 0 and mg["pgdemote_kswapd"] == 0
+    assert luf["pending_pages_peak"] > 0 and luf["deferred_flush_alloc"] > 0
+
+
+def test_an_eviction_in_the_batch_flushes_the_deferred_demotions_at_once():
+    """shrink_folio_list() unmaps its evictions before demote_folio_list(); their flush is
+    migrate_pages_batch()'s, which retires migrc's pending batch straight away (piggyback)."""
+    p = small(reclaim=dict(evict_fraction=0.5))
+    b, mg = sim.simulate(p, ["batched", "migrc"], 0, engine="reference")
+    assert mg["deferred_flush_piggyback"] > 5 * mg["deferred_flush_alloc"]
+    assert mg["nr_tlb_remote_flush"] == pytest.approx(b["nr_tlb_remote_flush"], rel=0.15)
 
 
 def test_migrc_hold_holds_memory_and_flushes_for_reclaim():
@@ -168,3 +179,27 @@ def test_watermarks_see_buddy_pages_only_and_allocations_never_take_another_cpus
     for fr in range(20, 37):                               # 17 > high: one batch spills, tail first
         mem.free_page(0, fr)
     assert mem.buddy[-4:] == [20, 21, 22, 23] and mem.free == 10
+
+
+def test_the_scanner_faults_each_thp_once_per_pass():
+    """A scan chunk that starts no folio (it lies inside a THP) must select nothing: the
+    scanner passes scan_size per period, so hint faults per second are bounded by the
+    folios it passes, and promoted pages by the pages it passes."""
+    p = small(workload=dict(large_folio_fraction=1.0))
+    m = run_model(p, "batched", seed=0)
+    scan_pages_per_s = m.scan_chunk_pages / m.scan_dt
+    assert 0 < m.c.hint_faults / m.window <= 1.05 * scan_pages_per_s / 512
+    assert 0 < m.c.promoted / m.window <= 1.05 * scan_pages_per_s
+
+
+def test_hint_faults_armed_before_the_window_still_fire():
+    """The scanner's last pass before the start left faults armed: when every page is
+    touched within a scan cycle, the hint-fault rate is the scanner's, however long the
+    first touch takes, even in a window shorter than that."""
+    def rate(util):
+        p = small(workload=dict(cpu_utilization=util), fidelity=dict(window_s=0.05, warmup_s=0.0))
+        m = run_model(p, "batched", seed=0)
+        assert m.lam.min() * m.cycle_s > 10          # P(touched within a cycle) ~ 1
+        return m.c.hint_faults / m.window
+
+    assert rate(0.01) == pytest.approx(rate(0.05), rel=0.1)

