@@ -27,10 +27,15 @@ def metrics_row(m) -> dict:
     win = m.window
     per_s = lambda x: x / win  # noqa: E731
     broadcast = bool(g("machine.broadcast_flush"))
-    flushed_cpus = per_s(c.flushed_cpus + c.flushed_cpus_scan)
-    received_cpu = np.zeros_like(c.received) if broadcast else c.received / win
+    # the NUMA scanner's end-of-pass flush (change_prot_numa), to the mm's running CPUs, at its rate
+    scan_flush = 1e3 / g("reclaim.numa_scan_period_ms") if m.migrating else 0.0
+    scan_targets = max(len(m.mask) - 1, 0) * g("workload.cpu_utilization")
+    flushed_cpus = per_s(c.flushed_cpus) + scan_flush * (1 + scan_targets)
+    received_cpu = c.received / win
+    received_cpu[m.mask] += scan_flush * scan_targets / len(m.mask)
+    received_cpu = np.zeros_like(c.received) if broadcast else received_cpu
     received = received_cpu.sum()
-    remote = per_s(c.remote_flushes)
+    remote = per_s(c.remote_flushes) + (scan_flush if scan_targets > 0 else 0.0)
     refill = float(f.refill_load[0] + f.refill_store[0] + f.refill_code[0])
     walk_ns = float(f.walk_ns[0])
     interrupt_ns = 0.0 if broadcast else received * g("machine.irq_receive_ns")

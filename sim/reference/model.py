@@ -86,7 +86,8 @@ class Model(Workload, Reclaim):
         scan_pps = g("reclaim.numa_scan_size_mib") * PAGES_PER_MIB / (g("reclaim.numa_scan_period_ms") / 1e3)
         self.cycle_s = n / scan_pps
         self.scan_dt = 1.0 / SCAN_CHUNKS_PER_S
-        self.scan_chunk_pages = max(int(round(scan_pps * self.scan_dt)), 1)
+        self.scan_pages_per_s = scan_pps
+        self.scan_carry = 0.0    # chunks are whole pages; the fractions carry over, so the rate is exact
         self.scan_period_s = g("reclaim.numa_scan_period_ms") / 1e3
         self.threshold_s = g("reclaim.hot_threshold_ms") / 1e3
         self.rate_limit_pages = g("reclaim.promote_rate_limit_mib_per_s") * PAGES_PER_MIB
@@ -127,6 +128,8 @@ class Model(Workload, Reclaim):
         ri = self.r["init"]
         self.scan_pos = int(ri.integers(self.n_pages))
         budget = self.fast_pages - int(self.wmark_promo) if self.migrating else self.fast_pages
+        pcp_pages = self._initial_pcp_pages() if self.migrating else np.zeros(self.num_cpus, np.int64)
+        budget -= int(pcp_pages.sum())
         behind = (self.scan_pos - self.folio_start) % self.n_pages     # address distance behind the scanner
         self.scan_age_s = behind / self.n_pages * self.cycle_s
         self.first_touch_s = self.r["scan"].exponential(1.0, self.n_folios) / np.maximum(self.lam, 1e-300)
@@ -153,7 +156,36 @@ class Model(Workload, Reclaim):
                 age = resid_s * (1 - i / max(k, 1))
                 if not self.ro_type[v] and self.wf > 0:
                     self.mapped_w[v] = ri.random() < 1 - np.exp(-self.lam[v] * self.wf * age)
+        for cpu, k in enumerate(pcp_pages):
+            self.mem.pcp[cpu].extend(frames[used:used + k].tolist())
+            used += int(k)
         self.mem.free_large(frames[used:].tolist())
+        self._initial_swap()
+
+    def _initial_pcp_pages(self):
+        """Free pages each CPU's pcp list holds in steady state, outside NR_FREE_PAGES: its
+        thread's refill of `batch` pages part used and, on about a quarter of the CPUs, what
+        kswapd left there on its last visit (up to `high`), draining. (A quarter keeps the
+        lists' total level through a run at the seed's and at 64 CPUs.) Starting with every
+        free page in buddy would make kswapd reclaim them all again in the first 0.1 s.
+        """
+        ri, mem = self.r["init"], self.mem
+        refill = np.floor(ri.random(self.num_cpus) * mem.batch)
+        left = np.where(ri.random(self.num_cpus) < 0.25, np.floor(ri.random(self.num_cpus) * mem.high), 0)
+        return np.minimum(refill + left, mem.high).astype(np.int64)
+
+    def _initial_swap(self):
+        """Start with the steady pool of evicted pages waiting to be touched again
+        (refault rate / touch rate: as the fast engine starts), taken from the small
+        folios not on the fast node; each refaults after its own exponential delay."""
+        f = self.flows
+        lam = float(f.refault_lam_per_s[0])
+        if not (self.migrating and lam > 0):
+            return
+        pool = int(round(float(f.refault_per_s[0]) / lam))
+        cand = np.flatnonzero((self.loc == SLOW) & (self.size == 1))
+        for v in self.r["init"].permutation(cand)[:pool]:
+            self._to_swap(int(v))
 
     def _start_processes(self):
         d, ri = self.drv, self.r["init"]

@@ -79,7 +79,10 @@ class Workload:
         # the folios that start in [lo, hi), address space wrapping at n_pages; a chunk
         # inside one THP starts no folio (the THP was taken where it starts)
         lo = self.scan_pos
-        hi = lo + self.scan_chunk_pages
+        self.scan_carry += self.scan_pages_per_s * self.scan_dt
+        chunk = int(self.scan_carry)
+        self.scan_carry -= chunk
+        hi = lo + chunk
         if hi <= self.n_pages:
             a, b = np.searchsorted(self.folio_start, [lo, hi])
             idx = np.arange(a, b)

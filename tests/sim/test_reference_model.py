@@ -187,7 +187,7 @@ def test_the_scanner_faults_each_thp_once_per_pass():
     folios it passes, and promoted pages by the pages it passes."""
     p = small(workload=dict(large_folio_fraction=1.0))
     m = run_model(p, "batched", seed=0)
-    scan_pages_per_s = m.scan_chunk_pages / m.scan_dt
+    scan_pages_per_s = m.scan_pages_per_s
     assert 0 < m.c.hint_faults / m.window <= 1.05 * scan_pages_per_s / 512
     assert 0 < m.c.promoted / m.window <= 1.05 * scan_pages_per_s
 
