@@ -157,7 +157,10 @@ def account(L: dict[str, np.ndarray], policies: list[str], tally) -> list[dict]:
     trig = {k: per_s(v) for k, v in tally.triggers.items()}
     alloc_wait = per_s(tally.alloc_wait_ns)
     hint_faults = sum(g.hint_faults_per_s for g in flows.values())
-    write_faults = sum(g.write_faults_per_s for g in flows.values())
+    # every promoted page of writable data takes one write fault: scale by the promotions made
+    steady_promoted = sum(g.promote_per_s for g in flows.values())
+    write_faults = sum(g.write_faults_per_s for g in flows.values()) * np.where(
+        steady_promoted > 0, promoted / np.maximum(steady_promoted, 1e-12), 1.0)
     refill_ns, interrupt_ns = w["refill_ns"], w["interrupt_ns"]
     rows = []
     for i, pol in enumerate(policies):

@@ -31,8 +31,8 @@ from .steady import Flows
 
 from .flush_layout import (  # the kernel compiles these in as constants
     STALE_BINS_US, _MAX_PENDING_BATCHES, _S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP,
-    _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _OUT, FlushTally, kernel_inputs,
-    I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MF, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
+    _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST, _OUT, FlushTally, kernel_inputs,
+    I_ALLOC, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MF, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_P_ANY, I_RO_P, I_TARGETS, I_THP_P, I_WARMUP, I_WHIGH, I_WINDOW,
     I_WMIN, I_WPROMO, I_WRITE, O_ALLOC_WAIT, O_DEMOTED, O_EVICTED, O_FLUSHES, O_HELD_PEAK, O_HELD_S,
     O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S, O_PROMOTED, O_REMOTE, O_STALE_PAGES, O_STALE_S,
@@ -71,6 +71,10 @@ def _retire(o, hist, st, pend_t, pend_n, at, c, bins, keep_tags=False):
     the next deferred batch reuses; taking one of them then forces that batch's
     flush early (v9, see docs/model.md). Only a flush paid through
     check_migrc_flush() advances the generation and makes the tags harmless.
+
+    Returns the pages migrc_hold held: they are freed now, onto a pcp list, so
+    the caller takes them out of NR_FREE_PAGES, which counted them while held
+    (RFC v2's watermark adjustment), and puts them where that list is modelled.
     """
     if c:
         for j in range(int(st[P_LEN])):
@@ -86,8 +90,11 @@ def _retire(o, hist, st, pend_t, pend_n, at, c, bins, keep_tags=False):
         st[P_OLD] = 0.0
         st[P_BUDDY] = 0.0
         st[P_COVER] = 0.0
-    st[P_HELD] = 0.0   # held folios were already counted as free (RFC v2's watermark adjustment)
+    released = st[P_HELD]
+    st[P_HELD] = 0.0
+    st[P_FREE] -= released
     st[P_LEN] = 0.0
+    return released
 
 
 @njit(cache=True)
@@ -111,12 +118,11 @@ def _pending_pages(st, pend_n):
 
 
 @njit(cache=True)
-def _trigger(P_i, st, span_s, quiet, hold, key, ctr, i):
+def _trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc):
     """Time to the first event that forces the pending flush, and its kind (_K_*)."""
     if not (_owed(st) and _tagged(st) > 0):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
-    alloc = P_i[I_ALLOC]
     per_cpu_alloc = alloc / num_cpus
     refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / P_i[I_PCP_BATCH]
     t_alloc = np.inf
@@ -143,12 +149,24 @@ def _trigger(P_i, st, span_s, quiet, hold, key, ctr, i):
 
 
 @njit(cache=True)
-def _integrate(o, st, pend_n, span_s, c):
-    if c:
+def _inside(t, span_s, end):
+    """The part of [t, t + span_s) inside the window [0, end).
+
+    Rates are integrated over this overlap, not over whole phases that start in
+    the window: a phase straddling the start would be lost and one straddling
+    the end counted whole, and the two do not cancel while phase lengths drift.
+    """
+    return max(min(t + span_s, end) - max(t, 0.0), 0.0)
+
+
+@njit(cache=True)
+def _integrate(o, st, pend_n, t, span_s, end):
+    inside = _inside(t, span_s, end)
+    if inside > 0:
         pp = _pending_pages(st, pend_n)
-        o[O_PEND_S] += pp * span_s
+        o[O_PEND_S] += pp * inside
         o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pp)
-        o[O_HELD_S] += st[P_HELD] * span_s
+        o[O_HELD_S] += st[P_HELD] * inside
         o[O_HELD_PEAK] = max(o[O_HELD_PEAK], st[P_HELD])
 
 
@@ -156,7 +174,7 @@ def _integrate(o, st, pend_n, span_s, c):
 def _thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
     """A thread pays the deferred flush: at an allocation, a write fault or a memory failure."""
     if kind == _K_NONE:
-        return
+        return 0.0
     at = t + first
     c = (at >= 0) & (at < P_i[I_WINDOW])
     _add_flush(o, P_i, c)
@@ -170,7 +188,7 @@ def _thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
             o[O_T_WRITE] += 1.0
         else:
             o[O_T_MF] += 1.0
-    _retire(o, hist, st, pend_t, pend_n, at, c, bins)
+    return _retire(o, hist, st, pend_t, pend_n, at, c, bins)
 
 
 @njit(cache=True)
@@ -181,6 +199,38 @@ def _reserve_rate(alloc, reserve, num_cpus, pcp_high):
     of the allocations) from them; about reserve/pcp_high CPUs hold some.
     """
     return min(alloc, alloc / num_cpus * reserve / max(pcp_high, 1.0))
+
+
+@njit(cache=True)
+def _split_batch(key, ctr, i, lru, e, ro_p, small):
+    """An LRU batch of `lru` small folios: (evicted, demoted, dirty evicted, whether the
+    loop's last eviction was clean and so left unflushed, read-only demoted).
+
+    One uniform decides the demoted folios' mix: all read-only below ro^dem, none
+    above 1 - (1-ro)^dem, the mean share between. Every draw is taken on every step so
+    the streams stay aligned across policies.
+    """
+    z = draw_normal(key, ctr, _S_EVICT, i)
+    u_ro = draw_uniform(key, ctr, _S_RO, i)
+    z_dirty = draw_normal(key, ctr, _S_DIRTY, i)
+    u_last = draw_uniform(key, ctr, _S_LAST, i)
+    if not small:
+        return 0.0, 0.0, 0.0, False, 0.0
+    ev = min(max(np.rint(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0.0), lru)
+    dem = lru - ev
+    dirty = 0.0
+    left = False
+    if ev > 0:
+        w = 1.0 - ro_p
+        dirty = min(max(np.rint(ev * w + np.sqrt(ev * w * ro_p) * z_dirty), 0.0), ev)
+        left = u_last * ev < ev - dirty
+    ro_dem = 0.0
+    if dem > 0:
+        if u_ro < ro_p ** dem:
+            ro_dem = dem
+        elif u_ro < 1.0 - (1.0 - ro_p) ** dem:
+            ro_dem = min(max(np.rint(dem * ro_p), 1.0), dem - 1.0)
+    return ev, dem, dirty, left, ro_dem
 
 
 @njit(cache=True)
@@ -201,9 +251,14 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         wmin, whigh, wpromo = P_i[I_WMIN], P_i[I_WHIGH], P_i[I_WPROMO]
         pcp_batch, pcp_high = P_i[I_PCP_BATCH], P_i[I_PCP_HIGH]
         migrating = P_i[I_MIGRATING] != 0
-        alloc, promote = P_i[I_ALLOC], P_i[I_PROMOTE]
+        promote = P_i[I_PROMOTE]
         num_cpus = P_i[I_NUM_CPUS]
-        refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / pcp_batch
+        # Evicted workload pages wait in swap until touched again (rate lam each), then
+        # come back as allocations: refaults follow the evictions actually made, starting
+        # from the steady pool. Other allocations arrive at a fixed rate.
+        lam = P_i[I_REFAULT_LAM]
+        swapped = P_i[I_REFAULT] / lam if lam > 0 else 0.0
+        base_alloc = P_i[I_ALLOC] - (P_i[I_REFAULT] if lam > 0 else 0.0)
         lru = P_i[I_LRU]
         flush_wait = P_i[I_FLUSH_WAIT]
         warmup = P_i[I_WARMUP]
@@ -223,6 +278,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         pend_n[:] = 0.0
 
         while t < end:
+            alloc = base_alloc + swapped * lam
+            refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / pcp_batch
             if not burst:
                 # quiet phase: allocations take free memory down to the high watermark
                 if alloc > 0:
@@ -231,13 +288,13 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     reserve = max(reserve - _reserve_rate(alloc, reserve, num_cpus, pcp_high) * span, 0.0)
                 else:
                     span = end - t + 1e-9
-                first, kind = _trigger(P_i, st, span, True, hold, key, ctr, i)
+                first, kind = _trigger(P_i, st, span, True, hold, key, ctr, i, alloc)
                 c = (t >= 0) & (t < end)
-                _integrate(o, st, pend_n, min(first, span), c)
-                _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
-                if c:
-                    o[O_PROMOTED] += promote * span
+                _integrate(o, st, pend_n, t, min(first, span), end)
+                reserve += _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
+                o[O_PROMOTED] += promote * _inside(t, span, end)
                 t = t + span
+                swapped *= np.exp(-lam * span)
                 st[P_FREE] = min(st[P_FREE], whigh)
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
@@ -246,7 +303,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     if c:
                         o[O_KSWAPD_WAIT] += flush_wait
                         o[O_T_RECLAIM] += 1.0
-                    _retire(o, h, st, pend_t, pend_n, t, c, bins)
+                    # freed onto the CPU kswapd held them on, spilling past its high mark
+                    pcp_count += _retire(o, h, st, pend_t, pend_n, t, c, bins)
+                    spilled = min(np.ceil(max(pcp_count - pcp_high, 0.0) / pcp_batch) * pcp_batch, pcp_count)
+                    pcp_count -= spilled
+                    st[P_FREE] += spilled
                 # pending pages stay on the old kswapd CPU's pcp list
                 st[P_OLD] += st[P_PCP]
                 st[P_PCP] = 0.0
@@ -265,40 +326,32 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # one kswapd step: an LRU batch of small folios, or one THP
             is_thp = draw_uniform(key, ctr, _S_THP, i) < P_i[I_THP_P]
             small = not is_thp
-            z = draw_normal(key, ctr, _S_EVICT, i)
-            ev = 0.0
-            dem = 0.0
-            if small:
-                ev = min(max(np.rint(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0.0), lru)
-                dem = lru - ev
+            ev, dem, dirty, left, ro_dem = _split_batch(key, ctr, i, lru, e, ro_p, small)
             pages = 512.0 if is_thp else lru
-            u_ro = draw_uniform(key, ctr, _S_RO, i)
             may_defer = defers & small & (st[P_FREE] > wmin)
-            if luf:
-                defer_set = u_ro < ro_p ** lru
-            else:
-                defer_set = (u_ro < ro_p ** dem) & (dem > 0)
-            defer_set = defer_set & may_defer
+            # read-only folios handed to migrc (LUF: the clean evicted ones too)
+            k_def = ro_dem + ((ev - dirty) if luf else 0.0) if may_defer else 0.0
+            cand = k_def > 0
             u_g = draw_uniform(key, ctr, _S_GIVEUP, i)
-            give_up = defer_set & (u_g < min(1.0, st[P_THREAD_FLUSHES] / max(t + warmup, 1e-9) * flush_wait * 1e-9))
-            defer_set = defer_set & (not give_up)
-            deferred_pages = 0.0
-            if defer_set:
-                deferred_pages = lru if luf else dem
-
-            # immediate flushes issued by kswapd in this step
+            give_up = cand & (u_g < min(1.0, st[P_THREAD_FLUSHES] / max(t + warmup, 1e-9) * flush_wait * 1e-9))
+            if luf and cand:
+                left = False      # the clean evicted folios went to the deferred batch
+            # flushes in shrink_folio_list()'s loop (dirty evictions), then migrate_pages_batch()'s
+            # flush of what is left: demoted folios not deferred, clean evictions, a give-up's batch
+            n_before = dirty
+            after = (dem - (ro_dem if may_defer else 0.0) > 0) | left | give_up
             if pol == 0:
-                nf = dem + (1.0 if ev > 0 else 0.0)
-            else:
-                nf = (1.0 if dem > 0 else 0.0) + (1.0 if ev > 0 else 0.0)
-            if defers:
-                nf = (1.0 if ev > 0 else 0.0) + (1.0 if (dem > 0) and not defer_set else 0.0)
-            if luf and defer_set:
-                nf = 0.0
+                n_before = dirty + dem      # one flush per demoted folio, then the evictions' batch
+                after = left
             if is_thp:
-                nf = 1.0
+                n_before = 0.0
+                after = True
             if pol == 5:
-                nf = 0.0
+                n_before = 0.0
+                after = False
+            nf = n_before + (1.0 if after else 0.0)
+            survive = cand & (not give_up) & (not after)
+            deferred_pages = k_def if survive else 0.0
             if is_thp:
                 work_ns = 512 * P_i[I_COPY_NS] + P_i[I_MIGRATE_NS]
             else:
@@ -306,37 +359,49 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             span = (work_ns + nf * flush_wait) * 1e-9
 
             # events that fire for older pending pages while kswapd works
-            first, kind = _trigger(P_i, st, span, False, hold, key, ctr, i)
+            first, kind = _trigger(P_i, st, span, False, hold, key, ctr, i, alloc)
             c = (t >= 0) & (t < end)
-            _integrate(o, st, pend_n, min(first, span), c)
-            _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
-            # kswapd's own flushes: each one costs a shootdown; the first covers what is pending
-            had = _owed(st) & (nf > 0)
+            _integrate(o, st, pend_n, t, min(first, span), end)
+            # held pages a flush releases go to the pcp list kswapd freed them from: this one
+            pcp_count += _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
+            # kswapd's own flushes: each costs a shootdown; the first retires what is pending
             k = 0
             while k < nf:
                 _add_flush(o, P_i, c)
                 if c:
                     o[O_KSWAPD_WAIT] += flush_wait
                 k += 1
-            if had:
+            if _owed(st) & (n_before > 0):
+                if c:
+                    o[O_T_PIGGY] += 1.0
+                pcp_count += _retire(o, h, st, pend_t, pend_n, t, c, bins, True)
+            # a deferral that the step's own flush retires at once (v9 keeps its generation)
+            now_retired = cand & (not give_up) & after
+            if (_owed(st) & after) | now_retired:
                 # a give-up's flush is counted as the give-up: the deferral was abandoned
                 # because another CPU was already flushing
                 if c and not give_up:
                     o[O_T_PIGGY] += 1.0
-                _retire(o, h, st, pend_t, pend_n, t, c, bins, True)
+                pcp_count += _retire(o, h, st, pend_t, pend_n, t, c, bins, True)
+            if now_retired and c:
+                age = (n_before + 1.0) * flush_wait * 1e-9
+                o[O_STALE_PAGES] += k_def
+                o[O_STALE_S] += k_def * age
+                h[np.searchsorted(bins, age * 1e6)] += k_def
             if c:
                 if give_up:
                     o[O_T_GIVEUP] += 1.0
                 o[O_KSWAPD_NS] += work_ns
                 o[O_DEMOTED] += 512.0 if is_thp else dem
                 o[O_EVICTED] += ev
-            if defer_set:
+            if survive:
                 ln = int(st[P_LEN])
                 idx = min(ln, _MAX_PENDING_BATCHES - 1)
                 if ln < _MAX_PENDING_BATCHES:
                     pend_t[idx] = t + span
                     st[P_LEN] += 1.0
                 pend_n[idx] += deferred_pages   # a full ring merges into its last slot
+            tagged = k_def if (now_retired and not hold) else 0.0
 
             # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy.
             # Watermarks see NR_FREE_PAGES, i.e. buddy pages only: pcp pages count once
@@ -348,6 +413,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             else:
                 freed = pages
                 st[P_PCP] += deferred_pages
+            st[P_PCP] += tagged      # freed carrying the retired generation
             if not is_thp:
                 pcp_count += freed
             over = max(pcp_count - pcp_high, 0.0)
@@ -369,8 +435,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # promotions are refused while free memory is below the high watermark
             if st[P_FREE] >= whigh:
                 take = alloc * span
-                if c:
-                    o[O_PROMOTED] += promote * span
+                o[O_PROMOTED] += promote * _inside(t, span, end)
             else:
                 take = (alloc - promote) * span
             from_reserve = min(_reserve_rate(alloc, reserve, num_cpus, pcp_high) * span, reserve, take)
@@ -379,4 +444,5 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             to_buddy = freed if is_thp else spilled
             st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take
             t = t + span
+            swapped = swapped * np.exp(-lam * span) + ev * P_i[I_REFAULT_SHARE]
             burst = st[P_FREE] < wpromo

@@ -17,16 +17,16 @@ STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
 _MAX_PENDING_BATCHES = 256
 
 # random streams
-_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4 = range(9)
-NUM_STREAMS = 9
+_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST = range(11)
+NUM_STREAMS = 11
 
 # kernel inputs: columns of the per-lane parameter matrix
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",
        "write_rate", "mf_rate", "lru", "migrate_ns", "copy_page_ns", "thp_step_p", "evict_share", "read_only_p",
-       "num_cpus", "targets", "p_any", "flush_wait", "window", "warmup")
+       "num_cpus", "targets", "p_any", "flush_wait", "window", "warmup", "refault", "refault_lam", "refault_share")
 (I_WMIN, I_WHIGH, I_WPROMO, I_PCP_BATCH, I_PCP_HIGH, I_MIGRATING, I_ALLOC, I_PROMOTE, I_WRITE, I_MF, I_LRU,
  I_MIGRATE_NS, I_COPY_NS, I_THP_P, I_EVICT, I_RO_P, I_NUM_CPUS, I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW,
- I_WARMUP) = range(len(_IN))
+ I_WARMUP, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE) = range(len(_IN))
 
 # kernel outputs: columns of the per-lane tally matrix
 _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_ns", "thread_wait_ns",
@@ -90,6 +90,9 @@ def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
                 lru=L["reclaim.lru_batch_pages"], migrate_ns=L["machine.migrate_folio_ns"],
                 copy_page_ns=f.copy_page_ns, thp_step_p=f.thp_step_p, evict_share=f.evict_share,
                 read_only_p=f.read_only_p, num_cpus=L["machine.num_cpus"], targets=targets, p_any=p_any,
-                flush_wait=flush_wait, window=window_s, warmup=warmup_s)
+                flush_wait=flush_wait, window=window_s, warmup=warmup_s,
+                refault=np.where(f.migrating, f.refault_per_s, 0.0), refault_lam=f.refault_lam_per_s,
+                refault_share=np.where(f.reclaim_per_s > 0, (f.promote_per_s + f.refault_per_s)
+                                       / np.maximum(f.reclaim_per_s, 1e-12), 0.0))
     n = len(f.wmark_min)
     return np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(cols[k], dtype=float), (n,)) for k in _IN], 1))

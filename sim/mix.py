@@ -29,6 +29,7 @@ def process_flows(L: dict[str, np.ndarray]) -> dict[str, Flows]:
         flows["neighbour"] = dataclasses.replace(
             fn, promote_per_s=zero(fn.promote_per_s), hint_faults_per_s=zero(fn.hint_faults_per_s),
             alloc_per_s=zero(fn.alloc_per_s), reclaim_per_s=zero(fn.reclaim_per_s),
+            refault_per_s=zero(fn.refault_per_s),
             write_faults_per_s=zero(fn.write_faults_per_s), run_threads=zero(fn.run_threads),
             mask_cpus=zero(fn.mask_cpus), migrating=fn.migrating & on)
     return flows
@@ -100,7 +101,10 @@ def combined(L: dict[str, np.ndarray], flows: dict[str, Flows]) -> tuple[Flows, 
     f = dataclasses.replace(
         fw,
         promote_per_s=fsum("promote_per_s"), hint_faults_per_s=fsum("hint_faults_per_s"),
-        alloc_per_s=fsum("alloc_per_s"), reclaim_per_s=reclaim,
+        alloc_per_s=fsum("alloc_per_s"), reclaim_per_s=reclaim, refault_per_s=fsum("refault_per_s"),
+        refault_lam_per_s=np.where(fsum("refault_per_s") > 0, sum(f.refault_per_s * f.refault_lam_per_s
+                                                                  for f in flows.values())
+                                   / np.maximum(fsum("refault_per_s"), 1e-12), fw.refault_lam_per_s),
         read_only_p=np.where(on & (reclaim > 0), read_only_p, fw.read_only_p),
         write_faults_per_s=fsum("write_faults_per_s"),
         thp_step_p=np.where(on & (thp + small > 0), thp / np.maximum(thp + small, 1e-12), fw.thp_step_p),

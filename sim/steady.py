@@ -30,6 +30,8 @@ class Flows:
     promote_per_s: np.ndarray      # numa_pages_migrated rate
     hint_faults_per_s: np.ndarray
     alloc_per_s: np.ndarray        # allocations from the fast node's free pool
+    refault_per_s: np.ndarray      # of which evicted workload pages touched again
+    refault_lam_per_s: np.ndarray  # touch rate of an evicted workload page
     reclaim_per_s: np.ndarray      # kswapd's outflow: demotions + evictions
     evict_share: np.ndarray
     read_only_p: np.ndarray        # P(a reclaimed small folio has only clean read-only PTEs)
@@ -141,11 +143,20 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
         only if its residency (s_c * cycle / h) outlasts the cycle. That makes
         the slow share there 1 - max(0, s_c - h) instead of 1 - s_c. A class
         the LRU protects (a hot set that fits) is slow only where drift put it.
+
+        A THP is one folio, touched THP_PAGES times as often as a small page:
+        its one hint fault promotes all of its pages.
         """
-        hot_p = 1.0 - np.exp(-lam * threshold_s)
+        def touched_within(span_s):   # per page: P(its folio is touched within span_s)
+            return ((1 - f_large) * (1.0 - np.exp(-lam * span_s))
+                    + f_large * (1.0 - np.exp(-lam * THP_PAGES * span_s)))
+
+        hot_p = touched_within(threshold_s)
         slow_at_head = np.where(churned, 1.0 - np.maximum(s_c - hot_p, 0.0), 1.0 - s_c)
         scanned_slow = scan_pages_per_s * (n_c / n) * slow_at_head
-        return scanned_slow * hot_p, scanned_slow * (1.0 - np.exp(-lam * cycle_s))
+        faults = scanned_slow * ((1 - f_large) * (1.0 - np.exp(-lam * cycle_s))
+                                 + f_large / THP_PAGES * (1.0 - np.exp(-lam * THP_PAGES * cycle_s)))
+        return scanned_slow * hot_p, faults
 
     prom_hot, faults_hot = promotions(n_hot, s_hot, lam_hot, churned=~fits_hot)
     prom_cold, faults_cold = promotions(n_cold, s_cold, lam_cold, churned=fits_hot)
@@ -174,8 +185,11 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     faults = np.where(measured, m_prom, faults)
     extra = np.where(measured, np.maximum(m_out - m_prom, 0.0), extra)
     evict = np.minimum(L["reclaim.evict_fraction"], 0.99)
-    refault = (prom + extra) * evict / (1.0 - evict)   # evicted pages come back as new allocations
+    # Evicted workload pages come back as new allocations when next touched; other
+    # allocations (`extra`) are a rate of their own, their refaults included.
+    refault = prom * evict / (1.0 - evict)
     reclaim = prom + extra + refault
+    refault_lam = np.where(prom > 0, (prom_hot * lam_hot + prom_cold * lam_cold) / np.maximum(prom, 1e-12), 0.0)
     alloc = reclaim
 
     # A demoted folio keeps the read-only mapping its promotion gave it unless it
@@ -191,6 +205,7 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     read_only_p = np.where(reclaim > 0, (prom_hot * ro_hot + prom_cold * ro_cold + extra * extra_ro + refault * ro)
                            / np.maximum(reclaim, 1e-9), 0.0)
     write_faults = np.where(wf > 0, prom * (1 - ro), 0.0)
+
 
     # kswapd steps: an LRU batch of small folios, or one THP (flushed on its own).
     thp_steps = f_large / THP_PAGES
@@ -211,6 +226,7 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     return Flows(fast_pages=fast_pages, wmark_min=wmin, wmark_low=wlow, wmark_high=whigh, wmark_promo=wpromo,
                  pcp_batch=batch, pcp_high=high, mask_cpus=run_threads.astype(float), run_threads=run_threads.astype(float),
                  promote_per_s=prom, hint_faults_per_s=faults, alloc_per_s=alloc, reclaim_per_s=reclaim,
+                 refault_per_s=refault, refault_lam_per_s=refault_lam,
                  evict_share=np.where(reclaim > 0, refault / np.maximum(reclaim, 1e-9), 0.0),
                  read_only_p=read_only_p, write_faults_per_s=write_faults, thp_step_p=thp_step_p,
                  unit_ns=unit_ns, unit_walk_ns=unit_walk_ns, unit_stall_ns=unit_stall_ns,

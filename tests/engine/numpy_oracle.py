@@ -20,7 +20,8 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_EVICT, _S_GIVEUP, _S_PCP, _S_RO, _S_THP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_GIVEUP, _S_LAST, _S_PCP, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
+    _S_TRIG3, _S_TRIG4,
     STALE_BINS_US, FlushTally, _flush_costs)
 
 
@@ -35,8 +36,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     num_cpus = L["machine.num_cpus"].astype(float)
     alloc = np.where(f.migrating, f.alloc_per_s, 0.0)
     promote = np.where(f.migrating, f.promote_per_s, 0.0)
-    per_cpu_alloc = alloc / num_cpus
-    refill_rate = alloc * np.maximum(num_cpus - 1, 0) / num_cpus / f.pcp_batch
+    refault = np.where(f.migrating, f.refault_per_s, 0.0)
+    lam = f.refault_lam_per_s
+    swapped = np.where(lam > 0, refault / np.maximum(lam, 1e-300), 0.0)
+    base_alloc = alloc - np.where(lam > 0, refault, 0.0)
+    refault_share = np.where(f.reclaim_per_s > 0, (f.promote_per_s + f.refault_per_s)
+                             / np.maximum(f.reclaim_per_s, 1e-12), 0.0)
     write_rate = f.write_faults_per_s
     mf_rate = L["memory.memory_failure_per_s"]
     lru = L["reclaim.lru_batch_pages"].astype(float)
@@ -77,7 +82,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         """A flush covered everything pending: record stale windows, clear the state
         (kswapd's own flush keeps the generation tags of the freed pages)."""
         if not mask.any():
-            return
+            return np.zeros(n)
         c = mask & counting(at)
         ages_s = np.where(mask[:, None], np.maximum(np.where(mask, at, 0.0)[:, None] - pend_t, 0.0), 0.0)
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
@@ -89,9 +94,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         if not keep_tags:
             for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover):
                 arr[mask] = 0.0
+        released = np.where(mask, held, 0.0)   # freed onto a pcp list: out of NR_FREE_PAGES
         held[mask] = 0.0
         pend_len[mask] = 0
         pend_n[mask] = 0.0   # fix: the old code left these behind
+        return released
 
     def add_pending(mask, at, pages):
         idx = np.minimum(pend_len, _MAX_PENDING_BATCHES - 1)
@@ -125,12 +132,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         is_mf = rnd.uniform(_S_TRIG3, hit) * np.maximum(write_rate + mf_rate, 1e-300) < mf_rate
         return first, hit, hit & (t_alloc <= t_write), hit & (t_write < t_alloc) & ~is_mf, hit & (t_write < t_alloc) & is_mf
 
+    def inside(span_s):
+        return np.maximum(np.minimum(t + span_s, end) - np.maximum(t, 0.0), 0.0)
+
     def integrate_pending(active, span_s):
-        c = active & counting(t)
+        ins = np.where(active, inside(span_s), 0.0)
+        c = ins > 0
         pp = pending_pages()
-        tally.pending_page_s += c * pp * span_s
+        tally.pending_page_s += c * pp * ins
         tally.pending_peak = np.maximum(tally.pending_peak, np.where(c, pp, 0))
-        tally.held_page_s += c * held * span_s
+        tally.held_page_s += c * held * ins
         tally.held_peak = np.maximum(tally.held_peak, np.where(c, held, 0))
 
     def thread_triggered_flush(first, by_alloc, by_write, by_mf):
@@ -139,10 +150,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(by_alloc, at, True, "alloc", alloc_path=by_alloc.astype(float))
         add_flush(by_write, at, True, "write_fault")
         add_flush(by_mf, at, True, "memory_failure")
-        retire(hit, at)
+        return retire(hit, at)
 
     active = t < end
     while active.any():
+        alloc = base_alloc + swapped * lam
+        per_cpu_alloc = alloc / num_cpus
+        refill_rate = alloc * np.maximum(num_cpus - 1, 0) / num_cpus / f.pcp_batch
         quiet = active & ~burst
         if quiet.any():
             rr = np.minimum(alloc, alloc / num_cpus * reserve / np.maximum(f.pcp_high, 1.0))
@@ -151,15 +165,22 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             reserve = np.where(quiet & (alloc > 0), np.maximum(reserve - rr * span, 0.0), reserve)
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, quiet=True)
             integrate_pending(quiet, np.minimum(first, span))
-            thread_triggered_flush(first, by_alloc, by_write, by_mf)
-            c = quiet & counting(t)
-            tally.promoted += c * promote * span
+            released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
+            free = free - released
+            reserve = reserve + released
+            tally.promoted += quiet * promote * inside(np.where(quiet, span, 0.0))
             t = np.where(quiet, t + span, t)
+            swapped = np.where(quiet, swapped * np.exp(-lam * np.where(quiet, span, 0.0)), swapped)
             free = np.where(quiet, np.minimum(free, f.wmark_high), free)
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
-            retire(woke_hold, t)
+            released = retire(woke_hold, t)
+            free = free - released
+            pcp_count = pcp_count + released
+            spilled = np.minimum(np.ceil(np.maximum(pcp_count - f.pcp_high, 0) / f.pcp_batch) * f.pcp_batch, pcp_count)
+            pcp_count = pcp_count - spilled
+            free = free + spilled
             # pending pages stay on the old kswapd CPU's pcp list
             old_pend[quiet] += pcp_pend[quiet]
             pcp_pend[quiet] = 0.0
@@ -175,47 +196,68 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             continue
         is_thp = rnd.uniform(_S_THP, step) < f.thp_step_p
         small = step & ~is_thp
-        e = f.evict_share
+        e, ro_p = f.evict_share, f.read_only_p
         z = rnd.normal(_S_EVICT, step)
+        u_ro = rnd.uniform(_S_RO, step)
+        z_dirty = rnd.normal(_S_DIRTY, step)
+        u_last = rnd.uniform(_S_LAST, step)
         ev = np.where(small, np.clip(np.round(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0, lru), 0.0)
         dem = np.where(small, lru - ev, 0.0)
+        w = 1.0 - ro_p
+        dirty = np.where(ev > 0, np.clip(np.round(ev * w + np.sqrt(ev * w * ro_p) * z_dirty), 0, ev), 0.0)
+        left = (ev > 0) & (u_last * ev < ev - dirty)
+        ro_dem = np.where(u_ro < ro_p ** dem, dem,
+                          np.where(u_ro < 1.0 - (1.0 - ro_p) ** dem, np.clip(np.round(dem * ro_p), 1.0, dem - 1.0), 0.0))
+        ro_dem = np.where(dem > 0, ro_dem, 0.0)
         pages = np.where(is_thp & step, 512.0, np.where(small, lru, 0.0))
-        u_ro = rnd.uniform(_S_RO, step)
         may_defer = defers & small & (free > f.wmark_min)
-        all_ro_dem = u_ro < f.read_only_p ** dem
-        all_ro_all = u_ro < f.read_only_p ** lru
-        defer_set = np.where(luf, all_ro_all, all_ro_dem & (dem > 0)) & may_defer
-        give_up = defer_set & (rnd.uniform(_S_GIVEUP, step) <
-                               np.minimum(1.0, thread_flush_count / np.maximum(t + warmup_s, 1e-9) * flush_wait * 1e-9))
-        defer_set &= ~give_up
-        deferred_pages = np.where(defer_set, np.where(luf, lru, dem), 0.0)
-
-        # immediate flushes issued by kswapd in this step
-        nf = np.where(policy == 0, dem + (ev > 0), (dem > 0) + (ev > 0).astype(float))
-        # fix: bool + bool is a logical or in numpy; an evicting, non-deferring migrc step issues two flushes
-        nf = np.where(defers, (ev > 0).astype(float) + ((dem > 0) & ~defer_set), nf)
-        nf = np.where(luf & defer_set, 0.0, nf)
-        nf = np.where(is_thp & step, 1.0, nf)
-        nf = np.where(policy == 5, 0.0, nf) * step
+        k_def = np.where(may_defer, ro_dem + np.where(luf, ev - dirty, 0.0), 0.0)
+        cand = k_def > 0
+        give_up = cand & (rnd.uniform(_S_GIVEUP, step) <
+                          np.minimum(1.0, thread_flush_count / np.maximum(t + warmup_s, 1e-9) * flush_wait * 1e-9))
+        left = left & ~(luf & cand)
+        n_before = dirty
+        after = ((dem - np.where(may_defer, ro_dem, 0.0)) > 0) | left | give_up
+        n_before = np.where(policy == 0, dirty + dem, n_before)
+        after = np.where(policy == 0, left, after)
+        n_before = np.where(is_thp, 0.0, n_before)
+        after = np.where(is_thp, True, after)
+        n_before = np.where(policy == 5, 0.0, n_before)
+        after = np.where(policy == 5, False, after)
+        nf = (n_before + after) * step
+        survive = cand & ~give_up & ~after
+        deferred_pages = np.where(survive, k_def, 0.0)
         work_ns = np.where(is_thp, 512 * f.copy_page_ns + migrate_ns, dem * f.copy_page_ns + lru * migrate_ns) * step
         span = (work_ns + nf * flush_wait) * 1e-9
 
         # events that fire for older pending pages while kswapd works
         first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, quiet=False)
         integrate_pending(step, np.minimum(first, span))
-        thread_triggered_flush(first, by_alloc, by_write, by_mf)
-        # kswapd's own flushes: each one costs a shootdown; the first covers what is pending
-        had = step & (pend_len > 0) & (nf > 0)
+        released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
+        # kswapd's own flushes: each costs a shootdown; the first retires what is pending
         c = step & counting(t)
         for k in range(int(nf.max(initial=0))):
             add_flush(step & (nf > k), t, False)
+        had = step & (pend_len > 0) & (n_before > 0)
+        tally.triggers["piggyback"] += had & c
+        released = released + retire(had, t, keep_tags=True)
+        now_retired = step & cand & ~give_up & after
+        had = step & (((pend_len > 0) & after) | now_retired)
         tally.triggers["piggyback"] += had & c & ~give_up
-        retire(had, t, keep_tags=True)
+        released = released + retire(had, t, keep_tags=True)
+        age = (n_before + 1.0) * flush_wait * 1e-9
+        nr = now_retired & c
+        tally.stale_pages += nr * k_def
+        tally.stale_page_s += nr * k_def * age
+        np.add.at(tally.stale_hist, (lanes[nr], np.searchsorted(STALE_BINS_US, age[nr] * 1e6)), k_def[nr])
         tally.triggers["give_up"] += give_up & c
         tally.kswapd_ns += c * work_ns
         tally.demoted += c * np.where(is_thp, 512.0, dem)
         tally.evicted += c * ev
-        add_pending(defer_set, t + span, deferred_pages)
+        add_pending(survive, t + span, deferred_pages)
+        tagged = np.where(now_retired & ~hold, k_def, 0.0)
+        free = free - released          # held pages freed onto kswapd's pcp list
+        pcp_count = pcp_count + released
 
         # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy
         held += np.where(hold, deferred_pages, 0.0)
@@ -223,6 +265,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         small_freed = np.where(is_thp, 0.0, freed)
         pcp_count += small_freed
         pcp_pend += np.where(hold, 0.0, deferred_pages)
+        pcp_pend += tagged          # freed carrying the retired generation
         over = np.maximum(pcp_count - f.pcp_high, 0)
         spills = np.ceil(over / f.pcp_batch)
         spilled = np.minimum(spills * f.pcp_batch, pcp_count)
@@ -238,7 +281,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
 
         # promotions are refused while free memory is below the high watermark
         take = np.where(free >= f.wmark_high, alloc, alloc - promote) * span
-        tally.promoted += c * np.where(free >= f.wmark_high, promote, 0.0) * span
+        tally.promoted += step * np.where(free >= f.wmark_high, promote, 0.0) * inside(span)
         rr = np.minimum(alloc, alloc / num_cpus * reserve / np.maximum(f.pcp_high, 1.0))
         from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
         reserve = reserve - from_reserve
@@ -246,6 +289,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         to_buddy = np.where(is_thp, freed, spilled) * step
         free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take
         t = np.where(step, t + span, t)
+        swapped = np.where(step, swapped * np.exp(-lam * span) + ev * refault_share, swapped)
         burst = np.where(step, free < f.wmark_promo, burst)
         active = t < end
     return tally
