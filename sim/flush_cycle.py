@@ -432,13 +432,13 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # other CPUs' refills eat into the clean pages above the pending ones
             st[P_COVER] = max(st[P_COVER] - refill_rate * pcp_batch * span, 0.0)
 
-            # promotions are refused while free memory is below the high watermark
-            if st[P_FREE] >= whigh:
-                take = alloc * span
-                o[O_PROMOTED] += promote * _inside(t, span, end)
-            else:
-                take = (alloc - promote) * span
-            from_reserve = min(_reserve_rate(alloc, reserve, num_cpus, pcp_high) * span, reserve, take)
+            # Promotions are refused once free memory is below the high watermark: allocations
+            # drain it through the step, and the step's freed pages only come at its end.
+            rr = _reserve_rate(alloc, reserve, num_cpus, pcp_high)
+            allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
+            take = alloc * span - promote * (span - allowed)
+            o[O_PROMOTED] += promote * _inside(t, allowed, end)
+            from_reserve = min(rr * span, reserve, take)
             reserve -= from_reserve
             take -= from_reserve
             to_buddy = freed if is_thp else spilled

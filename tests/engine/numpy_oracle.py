@@ -279,10 +279,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # other CPUs' refills eat into the clean pages above the pending ones
         buddy_cover = np.maximum(buddy_cover - refill_rate * f.pcp_batch * span, 0.0)
 
-        # promotions are refused while free memory is below the high watermark
-        take = np.where(free >= f.wmark_high, alloc, alloc - promote) * span
-        tally.promoted += step * np.where(free >= f.wmark_high, promote, 0.0) * inside(span)
+        # promotions are refused once allocations drain free memory below the high watermark
         rr = np.minimum(alloc, alloc / num_cpus * reserve / np.maximum(f.pcp_high, 1.0))
+        allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
+        take = alloc * span - promote * (span - allowed)
+        tally.promoted += step * promote * inside(allowed)
         from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
         reserve = reserve - from_reserve
         take = take - from_reserve
