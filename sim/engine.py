@@ -70,7 +70,7 @@ def _received(L, flows, cover, tally, per_s) -> dict[str, np.ndarray]:
     return out
 
 
-def _price(L, proc: str, f, sh: dict, tally, per_s, received_mig, full_share) -> dict[str, np.ndarray]:
+def _price(L, proc: str, f, sh: dict, tally, per_s, received_mig, full_share, refault_scale) -> dict[str, np.ndarray]:
     """What the flushes, faults and kswapd cost one process, per second, and its throughput."""
     m = L
     broadcast = m["machine.broadcast_flush"].astype(bool)
@@ -94,9 +94,11 @@ def _price(L, proc: str, f, sh: dict, tally, per_s, received_mig, full_share) ->
     kswapd_wait_ns = per_s(tally.kswapd_flush_wait_ns) * steal
     thread_wait_ns = per_s(tally.thread_wait_ns) * sh["alloc"]
     promoted = per_s(tally.promoted) * sh["promote"]
+    # other allocations at their rate, refaults as many as the flush process made
+    other_allocs = f.alloc_per_s - f.promote_per_s - f.refault_per_s * (1.0 - refault_scale)
     fault_ns = (f.hint_faults_per_s * m["machine.hinting_fault_ns"]
                 + promoted * (f.copy_page_ns + m["machine.migrate_folio_ns"])
-                + (f.alloc_per_s - f.promote_per_s) * (m["machine.hinting_fault_ns"] + f.copy_page_ns))
+                + other_allocs * (m["machine.hinting_fault_ns"] + f.copy_page_ns))
     capacity_ns = f.run_threads * util * 1e9
     overhead_ns = interrupt_ns + refill_ns + kswapd_copy_ns + kswapd_wait_ns + thread_wait_ns + fault_ns
     o = np.minimum(overhead_ns / np.maximum(capacity_ns, 1e-9), 0.99)
@@ -123,7 +125,9 @@ def account(L: dict[str, np.ndarray], policies: list[str], tally) -> list[dict]:
     thp_p = combined(L, flows)[0].thp_step_p
     full_share = np.where(np.array(policies) == "no_batch",
                           thp_p / np.maximum(thp_p + (1 - thp_p) * L["reclaim.lru_batch_pages"], 1e-12), 1.0)
-    priced = {p: _price(L, p, flows[p], sh[p], tally, per_s, recv[p], full_share) for p in flows}
+    steady_refault = sum(g.refault_per_s for g in flows.values())
+    refault_scale = np.where(steady_refault > 0, per_s(tally.refaulted) / np.maximum(steady_refault, 1e-12), 1.0)
+    priced = {p: _price(L, p, flows[p], sh[p], tally, per_s, recv[p], full_share, refault_scale) for p in flows}
     f, w = flows["workload"], priced["workload"]
     m = L
     units = m["workload.num_tasks"] * m["workload.units_per_task"]

@@ -36,7 +36,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_P_ANY, I_RO_P, I_TARGETS, I_THP_P, I_WARMUP, I_WHIGH, I_WINDOW,
     I_WMIN, I_WPROMO, I_WRITE, O_ALLOC_WAIT, O_DEMOTED, O_EVICTED, O_FLUSHES, O_HELD_PEAK, O_HELD_S,
     O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S, O_PROMOTED, O_REMOTE, O_STALE_PAGES, O_STALE_S,
-    O_TARGETS, O_THREAD_WAIT, O_T_ALLOC, O_T_GIVEUP, O_T_MF, O_T_PIGGY, O_T_RECLAIM, O_T_WRITE, P_BUDDY,
+    O_REFAULTED, O_TARGETS, O_THREAD_WAIT, O_T_ALLOC, O_T_GIVEUP, O_T_MF, O_T_PIGGY, O_T_RECLAIM, O_T_WRITE, P_BUDDY,
     P_COVER, P_FREE, P_HELD, P_LEN, P_OLD, P_PCP, P_THREAD_FLUSHES, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE,
 )
 
@@ -157,6 +157,15 @@ def _inside(t, span_s, end):
     the end counted whole, and the two do not cancel while phase lengths drift.
     """
     return max(min(t + span_s, end) - max(t, 0.0), 0.0)
+
+
+@njit(cache=True)
+def _drain_swap(o, swapped, lam, t, span_s, end):
+    """Evicted pages touched again during [t, t + span_s) come back as allocations."""
+    back = swapped * (1.0 - np.exp(-lam * span_s))
+    if span_s > 0:
+        o[O_REFAULTED] += back * _inside(t, span_s, end) / span_s
+    return swapped - back
 
 
 @njit(cache=True)
@@ -293,8 +302,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 _integrate(o, st, pend_n, t, min(first, span), end)
                 reserve += _thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
                 o[O_PROMOTED] += promote * _inside(t, span, end)
+                swapped = _drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
-                swapped *= np.exp(-lam * span)
                 st[P_FREE] = min(st[P_FREE], whigh)
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
@@ -443,6 +452,6 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             take -= from_reserve
             to_buddy = freed if is_thp else spilled
             st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take
+            swapped = _drain_swap(o, swapped, lam, t, span, end) + ev * P_i[I_REFAULT_SHARE]
             t = t + span
-            swapped = swapped * np.exp(-lam * span) + ev * P_i[I_REFAULT_SHARE]
             burst = st[P_FREE] < wpromo

@@ -31,10 +31,10 @@ _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migra
 # kernel outputs: columns of the per-lane tally matrix
 _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_ns", "thread_wait_ns",
         "alloc_wait_ns", "demoted", "evicted", "promoted", "pending_page_s", "pending_peak", "held_page_s",
-        "held_peak", "stale_pages", "stale_page_s") + tuple("trig_" + k for k in TRIGGERS)
+        "held_peak", "stale_pages", "stale_page_s", "refaulted") + tuple("trig_" + k for k in TRIGGERS)
 (O_FLUSHES, O_TARGETS, O_REMOTE, O_KSWAPD_NS, O_KSWAPD_WAIT, O_THREAD_WAIT, O_ALLOC_WAIT, O_DEMOTED, O_EVICTED,
- O_PROMOTED, O_PEND_S, O_PEND_PEAK, O_HELD_S, O_HELD_PEAK, O_STALE_PAGES, O_STALE_S, O_T_ALLOC, O_T_WRITE, O_T_MF,
- O_T_PIGGY, O_T_RECLAIM, O_T_GIVEUP) = range(len(_OUT))
+ O_PROMOTED, O_PEND_S, O_PEND_PEAK, O_HELD_S, O_HELD_PEAK, O_STALE_PAGES, O_STALE_S, O_REFAULTED, O_T_ALLOC,
+ O_T_WRITE, O_T_MF, O_T_PIGGY, O_T_RECLAIM, O_T_GIVEUP) = range(len(_OUT))
 
 # pending-flush state of one lane, as a small vector the helpers update in place
 (P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_THREAD_FLUSHES) = range(8)
@@ -50,7 +50,7 @@ class FlushTally:
         z = lambda: np.zeros(n)  # noqa: E731
         self.flushes, self.targets, self.remote_flushes = z(), z(), z()
         self.kswapd_ns, self.kswapd_flush_wait_ns, self.thread_wait_ns, self.alloc_wait_ns = z(), z(), z(), z()
-        self.demoted, self.evicted, self.promoted = z(), z(), z()
+        self.demoted, self.evicted, self.promoted, self.refaulted = z(), z(), z(), z()
         self.triggers = {k: z() for k in TRIGGERS}
         self.pending_page_s, self.pending_peak, self.held_page_s, self.held_peak = z(), z(), z(), z()
         self.stale_pages, self.stale_page_s = z(), z()

@@ -135,6 +135,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     def inside(span_s):
         return np.maximum(np.minimum(t + span_s, end) - np.maximum(t, 0.0), 0.0)
 
+    def drain_swap(active, pool, span_s):
+        back = pool * (1.0 - np.exp(-lam * span_s))
+        tally.refaulted += np.where(active & (span_s > 0), back * inside(span_s) / np.maximum(span_s, 1e-300), 0.0)
+        return pool - back
+
     def integrate_pending(active, span_s):
         ins = np.where(active, inside(span_s), 0.0)
         c = ins > 0
@@ -169,8 +174,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             free = free - released
             reserve = reserve + released
             tally.promoted += quiet * promote * inside(np.where(quiet, span, 0.0))
+            swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
-            swapped = np.where(quiet, swapped * np.exp(-lam * np.where(quiet, span, 0.0)), swapped)
             free = np.where(quiet, np.minimum(free, f.wmark_high), free)
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
@@ -289,8 +294,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         take = take - from_reserve
         to_buddy = np.where(is_thp, freed, spilled) * step
         free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take
+        swapped = np.where(step, drain_swap(step, swapped, span) + ev * refault_share, swapped)
         t = np.where(step, t + span, t)
-        swapped = np.where(step, swapped * np.exp(-lam * span) + ev * refault_share, swapped)
         burst = np.where(step, free < f.wmark_promo, burst)
         active = t < end
     return tally
