@@ -52,7 +52,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     burst = np.zeros(n, bool)
     free = f.wmark_promo.copy()
     pcp_count = np.zeros(n)
-    reserve = f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0) / 2
+    reserve = f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0) / 5
     pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
@@ -164,7 +164,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         refill_rate = alloc * np.maximum(num_cpus - 1, 0) / num_cpus / f.pcp_batch
         quiet = active & ~burst
         if quiet.any():
-            rr = np.minimum(alloc, alloc / num_cpus * reserve / np.maximum(f.pcp_high, 1.0))
+            rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 0.0)))
             span = np.where(alloc > 0, np.maximum(free - f.wmark_high, 0) / np.maximum(alloc - rr, 1e-12),
                             end - t + 1e-9)
             reserve = np.where(quiet & (alloc > 0), np.maximum(reserve - rr * span, 0.0), reserve)
@@ -285,7 +285,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         buddy_cover = np.maximum(buddy_cover - refill_rate * f.pcp_batch * span, 0.0)
 
         # promotions are refused once allocations drain free memory below the high watermark
-        rr = np.minimum(alloc, alloc / num_cpus * reserve / np.maximum(f.pcp_high, 1.0))
+        rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 0.0)))
         allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
         take = alloc * span - promote * (span - allowed)
         tally.promoted += step * promote * inside(allowed)
