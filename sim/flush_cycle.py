@@ -207,9 +207,10 @@ def _reserve_rate(alloc, reserve, num_cpus, pcp_high):
     Each CPU holding such pages serves its own thread (1/num_cpus of the
     allocations) from them until they run out. A list is left near `pcp_high` and
     drains evenly, so holders carry pcp_high/2 on average: about
-    2*reserve/pcp_high CPUs hold some, and at most the other num_cpus-1.
+    2*reserve/pcp_high CPUs hold some, and at most the other num_cpus-1 (on one
+    CPU, the thread takes what kswapd left on its own list).
     """
-    holders = min(2.0 * reserve / max(pcp_high, 1.0), max(num_cpus - 1.0, 0.0))
+    holders = min(2.0 * reserve / max(pcp_high, 1.0), max(num_cpus - 1.0, 1.0))
     return min(alloc, alloc / num_cpus * holders)
 
 
@@ -296,9 +297,17 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if not burst:
                 # quiet phase: allocations take free memory down to the high watermark
                 if alloc > 0:
-                    span = max(st[P_FREE] - whigh, 0.0) / max(alloc - _reserve_rate(alloc, reserve, num_cpus, pcp_high),
-                                                                 1e-12)
-                    reserve = max(reserve - _reserve_rate(alloc, reserve, num_cpus, pcp_high) * span, 0.0)
+                    # the reserve serves part of the allocations until it runs out; the rest
+                    # (then all) take buddy pages
+                    rr = _reserve_rate(alloc, reserve, num_cpus, pcp_high)
+                    drop = max(st[P_FREE] - whigh, 0.0)
+                    until_empty = reserve / max(rr, 1e-12)
+                    if (alloc - rr) * until_empty >= drop:
+                        span = drop / max(alloc - rr, 1e-12)
+                        reserve = max(reserve - rr * span, 0.0)
+                    else:
+                        span = until_empty + (drop - (alloc - rr) * until_empty) / alloc
+                        reserve = 0.0
                 else:
                     span = end - t + 1e-9
                 first, kind = _trigger(P_i, st, span, True, hold, key, ctr, i, alloc)

@@ -164,10 +164,15 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         refill_rate = alloc * np.maximum(num_cpus - 1, 0) / num_cpus / f.pcp_batch
         quiet = active & ~burst
         if quiet.any():
-            rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 0.0)))
-            span = np.where(alloc > 0, np.maximum(free - f.wmark_high, 0) / np.maximum(alloc - rr, 1e-12),
-                            end - t + 1e-9)
-            reserve = np.where(quiet & (alloc > 0), np.maximum(reserve - rr * span, 0.0), reserve)
+            rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 1.0)))
+            drop = np.maximum(free - f.wmark_high, 0.0)
+            until_empty = reserve / np.maximum(rr, 1e-12)
+            lasts = (alloc - rr) * until_empty >= drop
+            span = np.where(lasts, drop / np.maximum(alloc - rr, 1e-12),
+                            until_empty + (drop - (alloc - rr) * until_empty) / np.maximum(alloc, 1e-300))
+            span = np.where(alloc > 0, span, end - t + 1e-9)
+            reserve = np.where(quiet & (alloc > 0), np.where(lasts, np.maximum(reserve - rr * span, 0.0), 0.0),
+                               reserve)
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, quiet=True)
             integrate_pending(quiet, np.minimum(first, span))
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
@@ -285,7 +290,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         buddy_cover = np.maximum(buddy_cover - refill_rate * f.pcp_batch * span, 0.0)
 
         # promotions are refused once allocations drain free memory below the high watermark
-        rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 0.0)))
+        rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 1.0)))
         allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
         take = alloc * span - promote * (span - allowed)
         tally.promoted += step * promote * inside(allowed)
