@@ -1,0 +1,217 @@
+"""The events of one lane's flush process, for the kernel in flush_cycle.py.
+
+Each is a small numba function on the lane's state vector (`st`, columns P_*),
+its pending ring and its tally row (`o`, columns O_*): a shootdown issued, the
+pending work retired, the time to the next event that forces a deferred flush,
+a thread paying it, time integrals inside the window, the swap pool's refaults,
+the reserve of pages kswapd left on pcp lists, and the split of one LRU batch.
+Kept apart so the kernel's loop reads on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .rng import draw_exponential, draw_normal, draw_uniform
+
+from .flush_layout import (  # compiled in as constants
+    I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
+    O_HELD_PEAK, O_HELD_S, O_PEND_PEAK, O_PEND_S, O_REFAULTED, O_REMOTE, O_STALE_PAGES, O_STALE_S, O_TARGETS,
+    O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD, P_PCP,
+    P_THREAD_FLUSHES, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_RO, _S_TRIG, _S_TRIG2,
+    _S_TRIG3, _S_TRIG4,
+)
+
+
+@njit(cache=True)
+def add_flush(o, P_i, c):
+    """Tally one shootdown issued at a counted time (c)."""
+    if c:
+        o[O_FLUSHES] += 1.0
+        o[O_TARGETS] += P_i[I_TARGETS]
+        o[O_REMOTE] += P_i[I_P_ANY]
+
+
+@njit(cache=True)
+def retire(o, hist, st, pend_t, pend_n, at, c, bins, keep_tags=False):
+    """A flush covered everything pending: record stale windows, clear the state.
+
+    `keep_tags`: kswapd's own flush retired the pending work (rmap_flush_end)
+    without advancing migrc_gen_done, so the freed pages keep a generation that
+    the next deferred batch reuses; taking one of them then forces that batch's
+    flush early (v9, see docs/model.md). Only a flush paid through
+    check_migrc_flush() advances the generation and makes the tags harmless.
+
+    Returns the pages migrc_hold held: they are freed now, onto a pcp list, so
+    the caller takes them out of NR_FREE_PAGES, which counted them while held
+    (RFC v2's watermark adjustment), and puts them where that list is modelled.
+    """
+    if c:
+        for j in range(int(st[P_LEN])):
+            w = pend_n[j]
+            age = max(at - pend_t[j], 0.0)
+            o[O_STALE_PAGES] += w
+            o[O_STALE_S] += w * age
+            hist[np.searchsorted(bins, age * 1e6)] += w
+    for j in range(int(st[P_LEN])):
+        pend_n[j] = 0.0
+    if not keep_tags:
+        st[P_PCP] = 0.0
+        st[P_OLD] = 0.0
+        st[P_BUDDY] = 0.0
+        st[P_COVER] = 0.0
+    released = st[P_HELD]
+    st[P_HELD] = 0.0
+    st[P_FREE] -= released
+    st[P_LEN] = 0.0
+    return released
+
+
+@njit(cache=True)
+def tagged_pages(st):
+    """Freed pages carrying the current generation (or held, in migrc_hold)."""
+    return st[P_PCP] + st[P_OLD] + st[P_BUDDY] + st[P_HELD]
+
+
+@njit(cache=True)
+def owed(st):
+    """Is a deferred flush outstanding?"""
+    return st[P_LEN] > 0
+
+
+@njit(cache=True)
+def pending_pages(st, pend_n):
+    s = 0.0
+    for j in range(int(st[P_LEN])):
+        s += pend_n[j]
+    return s
+
+
+@njit(cache=True)
+def trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc):
+    """Time to the first event that forces the pending flush, and its kind (_K_*)."""
+    if not (owed(st) and tagged_pages(st) > 0):
+        return np.inf, _K_NONE
+    num_cpus = P_i[I_NUM_CPUS]
+    per_cpu_alloc = alloc / num_cpus
+    refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / P_i[I_PCP_BATCH]
+    t_alloc = np.inf
+    e = draw_exponential(key, ctr, _S_TRIG, i, per_cpu_alloc)
+    if not hold and st[P_OLD] > 0:
+        t_alloc = e
+    if quiet:  # kswapd's CPU runs the workload again once the burst is over
+        e = draw_exponential(key, ctr, _S_TRIG4, i, per_cpu_alloc)
+        if not hold and st[P_PCP] > 0:
+            t_alloc = min(t_alloc, e)
+    drain_s = st[P_COVER] / max(P_i[I_PCP_BATCH] * refill_rate, 1e-12)
+    e = draw_exponential(key, ctr, _S_TRIG2, i, refill_rate)
+    if not hold and st[P_BUDDY] > 0:
+        t_alloc = min(t_alloc, drain_s + e)
+    wm = P_i[I_WRITE] + P_i[I_MF]
+    t_write = draw_exponential(key, ctr, _S_TRIG3, i, wm)
+    first = min(t_alloc, t_write)
+    if not first < span_s:
+        return first, _K_NONE
+    is_mf = draw_uniform(key, ctr, _S_TRIG3, i) * max(wm, 1e-300) < P_i[I_MF]
+    if t_alloc <= t_write:
+        return first, _K_ALLOC
+    return first, (_K_MF if is_mf else _K_WRITE)
+
+
+@njit(cache=True)
+def in_window(t, span_s, end):
+    """The part of [t, t + span_s) inside the window [0, end).
+
+    Rates are integrated over this overlap, not over whole phases that start in
+    the window: a phase straddling the start would be lost and one straddling
+    the end counted whole, and the two do not cancel while phase lengths drift.
+    """
+    return max(min(t + span_s, end) - max(t, 0.0), 0.0)
+
+
+@njit(cache=True)
+def drain_swap(o, swapped, lam, t, span_s, end):
+    """Evicted pages touched again during [t, t + span_s) come back as allocations."""
+    back = swapped * (1.0 - np.exp(-lam * span_s))
+    if span_s > 0:
+        o[O_REFAULTED] += back * in_window(t, span_s, end) / span_s
+    return swapped - back
+
+
+@njit(cache=True)
+def integrate(o, st, pend_n, t, span_s, end):
+    inside = in_window(t, span_s, end)
+    if inside > 0:
+        pp = pending_pages(st, pend_n)
+        o[O_PEND_S] += pp * inside
+        o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pp)
+        o[O_HELD_S] += st[P_HELD] * inside
+        o[O_HELD_PEAK] = max(o[O_HELD_PEAK], st[P_HELD])
+
+
+@njit(cache=True)
+def thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
+    """A thread pays the deferred flush: at an allocation, a write fault or a memory failure."""
+    if kind == _K_NONE:
+        return 0.0
+    at = t + first
+    c = (at >= 0) & (at < P_i[I_WINDOW])
+    add_flush(o, P_i, c)
+    st[P_THREAD_FLUSHES] += 1.0
+    if c:
+        o[O_THREAD_WAIT] += P_i[I_FLUSH_WAIT]
+        if kind == _K_ALLOC:
+            o[O_ALLOC_WAIT] += P_i[I_FLUSH_WAIT]
+            o[O_T_ALLOC] += 1.0
+        elif kind == _K_WRITE:
+            o[O_T_WRITE] += 1.0
+        else:
+            o[O_T_MF] += 1.0
+    return retire(o, hist, st, pend_t, pend_n, at, c, bins)
+
+
+@njit(cache=True)
+def reserve_rate(alloc, reserve, num_cpus, pcp_high):
+    """Allocations per second served from pages kswapd left on other CPUs' pcp lists.
+
+    Each CPU holding such pages serves its own thread (1/num_cpus of the
+    allocations) from them until they run out. A list is left near `pcp_high` and
+    drains evenly, so holders carry pcp_high/2 on average: about
+    2*reserve/pcp_high CPUs hold some, and at most the other num_cpus-1 (on one
+    CPU, the thread takes what kswapd left on its own list).
+    """
+    holders = min(2.0 * reserve / max(pcp_high, 1.0), max(num_cpus - 1.0, 1.0))
+    return min(alloc, alloc / num_cpus * holders)
+
+
+@njit(cache=True)
+def split_batch(key, ctr, i, lru, e, ro_p, small):
+    """An LRU batch of `lru` small folios: (evicted, demoted, dirty evicted, whether the
+    loop's last eviction was clean and so left unflushed, read-only demoted).
+
+    One uniform decides the demoted folios' mix: all read-only below ro^dem, none
+    above 1 - (1-ro)^dem, the mean share between. Every draw is taken on every step so
+    the streams stay aligned across policies.
+    """
+    z = draw_normal(key, ctr, _S_EVICT, i)
+    u_ro = draw_uniform(key, ctr, _S_RO, i)
+    z_dirty = draw_normal(key, ctr, _S_DIRTY, i)
+    u_last = draw_uniform(key, ctr, _S_LAST, i)
+    if not small:
+        return 0.0, 0.0, 0.0, False, 0.0
+    ev = min(max(np.rint(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0.0), lru)
+    dem = lru - ev
+    dirty = 0.0
+    left = False
+    if ev > 0:
+        w = 1.0 - ro_p
+        dirty = min(max(np.rint(ev * w + np.sqrt(ev * w * ro_p) * z_dirty), 0.0), ev)
+        left = u_last * ev < ev - dirty
+    ro_dem = 0.0
+    if dem > 0:
+        if u_ro < ro_p ** dem:
+            ro_dem = dem
+        elif u_ro < 1.0 - (1.0 - ro_p) ** dem:
+            ro_dem = min(max(np.rint(dem * ro_p), 1.0), dem - 1.0)
+    return ev, dem, dirty, left, ro_dem
