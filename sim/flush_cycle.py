@@ -33,11 +33,12 @@ from .flush_events import (
     add_flush, drain_swap, in_window, integrate, owed, reserve_rate, retire, split_batch, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
+    I_MF, I_WRITE, O_THREAD_WAIT, O_T_MF, O_T_WRITE,
     FlushTally, I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_P, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PROMOTED,
     O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
-    P_OLD, P_PCP, P_THREAD_FLUSHES, STALE_BINS_US, _MAX_PENDING_BATCHES, _OUT, _S_GIVEUP, _S_PCP, _S_THP,
+    P_OLD, P_PCP, P_THREAD_FLUSHES, STALE_BINS_US, _MAX_PENDING_BATCHES, _OUT, _S_GIVEUP, _S_PCP, _S_RACE, _S_THP,
     kernel_inputs,
 )
 
@@ -207,7 +208,24 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins, True)
             # a deferral that the step's own flush retires at once (v9 keeps its generation)
             now_retired = cand & (not give_up) & after
-            if (owed(st) & after) | now_retired:
+            # While kswapd's own flush is in flight the deferral already sits in migrc's
+            # batch: a write fault or memory failure on another CPU then runs migrc_flush()
+            # and pays it (with whatever was pending), and the generation advances.
+            wm = P_i[I_WRITE] + P_i[I_MF]
+            p_race = 1.0 - np.exp(-wm * flush_wait * 1e-9)
+            u_race = draw_uniform(key, ctr, _S_RACE, i)
+            raced = now_retired & (u_race < p_race)
+            if raced:
+                add_flush(o, P_i, c)
+                st[P_THREAD_FLUSHES] += 1.0
+                if c:
+                    o[O_THREAD_WAIT] += flush_wait
+                    if u_race * wm < p_race * P_i[I_MF]:
+                        o[O_T_MF] += 1.0
+                    else:
+                        o[O_T_WRITE] += 1.0
+                pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins)
+            elif (owed(st) & after) | now_retired:
                 # a give-up's flush is counted as the give-up: the deferral was abandoned
                 # because another CPU was already flushing
                 if c and not give_up:
@@ -231,7 +249,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     pend_t[idx] = t + span
                     st[P_LEN] += 1.0
                 pend_n[idx] += deferred_pages   # a full ring merges into its last slot
-            tagged = k_def if (now_retired and not hold) else 0.0
+            tagged = k_def if (now_retired and not hold and not raced) else 0.0
 
             # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy.
             # Watermarks see NR_FREE_PAGES, i.e. buddy pages only: pcp pages count once

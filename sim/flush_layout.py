@@ -17,8 +17,9 @@ STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
 _MAX_PENDING_BATCHES = 256
 
 # random streams
-_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST = range(11)
-NUM_STREAMS = 11
+(_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
+ _S_RACE) = range(12)
+NUM_STREAMS = 12
 
 # kernel inputs: columns of the per-lane parameter matrix
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",

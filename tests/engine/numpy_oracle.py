@@ -20,7 +20,7 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_GIVEUP, _S_LAST, _S_PCP, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_GIVEUP, _S_LAST, _S_PCP, _S_RACE, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4,
     STALE_BINS_US, FlushTally, _flush_costs)
 
@@ -252,7 +252,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.triggers["piggyback"] += had & c
         released = released + retire(had, t, keep_tags=True)
         now_retired = step & cand & ~give_up & after
-        had = step & (((pend_len > 0) & after) | now_retired)
+        # a write fault or memory failure during kswapd's flush pays the fresh deferral
+        wm = write_rate + mf_rate
+        p_race = 1.0 - np.exp(-wm * flush_wait * 1e-9)
+        u_race = rnd.uniform(_S_RACE, step)
+        raced = now_retired & (u_race < p_race)
+        is_mf = u_race * wm < p_race * mf_rate
+        add_flush(raced & is_mf, t, True, "memory_failure")
+        add_flush(raced & ~is_mf, t, True, "write_fault")
+        released = released + retire(raced, t)
+        had = step & ~raced & (((pend_len > 0) & after) | now_retired)
         tally.triggers["piggyback"] += had & c & ~give_up
         released = released + retire(had, t, keep_tags=True)
         age = (n_before + 1.0) * flush_wait * 1e-9
@@ -265,7 +274,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.demoted += c * np.where(is_thp, 512.0, dem)
         tally.evicted += c * ev
         add_pending(survive, t + span, deferred_pages)
-        tagged = np.where(now_retired & ~hold, k_def, 0.0)
+        tagged = np.where(now_retired & ~hold & ~raced, k_def, 0.0)
         free = free - released          # held pages freed onto kswapd's pcp list
         pcp_count = pcp_count + released
 
