@@ -126,11 +126,11 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "15 outside; tlb_shootdowns 1.96e+06 vs 3.47e+06 +-1.4e+06 (-43.43%); deferred_give_up 2.77e+03 vs "
         "4.2e+04 +-1.5e+04 (-93.42%); initiator_wait_s 0.129 vs 0.232 +-0.095 (-44.29%)"),
     ("mostly_read_only_writes", "luf"): (
-        "9 outside; numa_pages_migrated 4.86e+07 vs 4.9e+07 +-3.7e+05 (-0.98%); deferred_flush_write_fault "
-        "1.39e+04 vs 1.41e+05 +-6.8e+04 (-90.11%); pending_pages_mean 0.0976 vs 0.95 +-0.069 (-89.72%)"),
+        "6 outside; pending_pages_mean 0.105 vs 0.95 +-0.069 (-88.97%); alloc_flush_ns_per_s 1.33e+05 vs "
+        "6.57e+05 +-3.1e+05 (-79.80%); deferred_flush_alloc 6.85e+03 vs 3.39e+04 +-1.6e+04 (-79.79%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "9 outside; numa_pages_migrated 4.86e+07 vs 4.9e+07 +-3.7e+05 (-0.98%); deferred_flush_write_fault "
-        "1.39e+04 vs 1.41e+05 +-6.8e+04 (-90.11%); pending_pages_mean 0.0976 vs 0.95 +-0.069 (-89.72%)"),
+        "6 outside; pending_pages_mean 0.105 vs 0.95 +-0.069 (-88.97%); alloc_flush_ns_per_s 1.33e+05 vs "
+        "6.57e+05 +-3.1e+05 (-79.80%); deferred_flush_alloc 6.85e+03 vs 3.39e+04 +-1.6e+04 (-79.79%)"),
     ("one_cpu", "batched"): (
         "15 outside; pgdemote_kswapd 9.75e+08 vs 1.05e+09 +-3.4e+07 (-7.30%); numa_pages_migrated 1.02e+09 vs"
         " 1.05e+09 +-2.3e+07 (-2.44%); runtime_s 1.63e+04 vs 1.65e+04 +-1.2e+02 (-1.34%)"),
