@@ -227,7 +227,7 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
                  pcp_batch=batch, pcp_high=high, mask_cpus=run_threads.astype(float), run_threads=run_threads.astype(float),
                  promote_per_s=prom, hint_faults_per_s=faults, alloc_per_s=alloc, reclaim_per_s=reclaim,
                  refault_per_s=refault, refault_lam_per_s=refault_lam,
-                 evict_share=np.where(reclaim > 0, refault / np.maximum(reclaim, 1e-9), 0.0),
+                 evict_share=np.where(reclaim > 0, evict, 0.0),   # kswapd evicts this share of all it reclaims
                  read_only_p=read_only_p, write_faults_per_s=write_faults, thp_step_p=thp_step_p,
                  unit_ns=unit_ns, unit_walk_ns=unit_walk_ns, unit_stall_ns=unit_stall_ns,
                  load_misses_per_unit=rp * miss, store_misses_per_unit=store_misses,

@@ -1,0 +1,37 @@
+"""Behaviour of the fast engine's flush process that follows from a parameter's meaning."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import sim
+from sim.engine import lane_arrays, simulate_flushes
+
+
+def _params(**reclaim):
+    base = sim.SimParams()
+    return dataclasses.replace(base, reclaim=dataclasses.replace(base.reclaim, **reclaim),
+                               fidelity=dataclasses.replace(base.fidelity, window_s=0.2, warmup_s=0.05))
+
+
+@pytest.mark.parametrize("extra_mib_per_s", [0.0, 300.0])
+def test_kswapd_evicts_evict_fraction_of_what_it_reclaims(extra_mib_per_s):
+    """evict_fraction is the share of reclaimed folios evicted, other allocations included,
+    however many of the evicted pages come back as refaults."""
+    p = _params(evict_fraction=0.4, extra_alloc_mib_per_s=extra_mib_per_s)
+    L = lane_arrays([p] * 4)
+    t = simulate_flushes(L, [1, 2, 3, 4], ["batched"] * 4)
+    share = t.evicted.sum() / (t.evicted.sum() + t.demoted.sum())
+    assert share == pytest.approx(0.4, abs=0.02)
+
+
+def test_refaults_follow_the_evictions_made():
+    """Evicted workload pages come back as allocations: with nothing evicted, none do."""
+    L0 = lane_arrays([_params(evict_fraction=0.0)] * 2)
+    L1 = lane_arrays([_params(evict_fraction=0.5)] * 2)
+    t0 = simulate_flushes(L0, [1, 2], ["batched"] * 2)
+    t1 = simulate_flushes(L1, [1, 2], ["batched"] * 2)
+    assert t0.refaulted.sum() == 0
+    assert t1.refaulted.sum() > 0.5 * t1.evicted.sum()
