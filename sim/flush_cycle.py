@@ -30,14 +30,15 @@ from .rng import LaneRandom, draw_uniform
 from .steady import Flows
 
 from .flush_events import (
-    add_flush, drain_swap, in_window, integrate, owed, reserve_rate, retire, split_batch, thread_flush, trigger,
+    add_flush, drain_swap, in_window, integrate, owed, pending_pages, refill_rate, reserve_rate, retire, split_batch,
+    tagged_alloc_rate, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
-    I_MF, I_WRITE, O_THREAD_WAIT, O_T_MF, O_T_WRITE,
+    I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
     FlushTally, I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_P, I_THP_P, I_WARMUP,
-    I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PROMOTED,
-    O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
+    I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
+    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
     P_OLD, P_PCP, P_THREAD_FLUSHES, STALE_BINS_US, _MAX_PENDING_BATCHES, _OUT, _S_GIVEUP, _S_PCP, _S_RACE, _S_THP,
     kernel_inputs,
 )
@@ -102,13 +103,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
         while t < end:
             alloc = base_alloc + swapped * lam
-            refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / pcp_batch
             if not burst:
                 # quiet phase: allocations take free memory down to the high watermark
+                rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
                 if alloc > 0:
                     # the reserve serves part of the allocations until it runs out; the rest
                     # (then all) take buddy pages
-                    rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
                     drop = max(st[P_FREE] - whigh, 0.0)
                     until_empty = reserve / max(rr, 1e-12)
                     if (alloc - rr) * until_empty >= drop:
@@ -119,7 +119,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                         reserve = 0.0
                 else:
                     span = end - t + 1e-9
-                first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc)
+                # refills run at the phase's mean rate: the reserve drains through it
+                rr = 0.5 * (rr + reserve_rate(alloc, reserve, num_cpus, pcp_high))
+                first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc,
+                                      refill_rate(alloc, rr, num_cpus, pcp_batch))
                 c = (t >= 0) & (t < end)
                 integrate(o, st, pend_n, t, min(first, span), end)
                 reserve += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
@@ -189,12 +192,21 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 work_ns = dem * P_i[I_COPY_NS] + lru * P_i[I_MIGRATE_NS]
             span = (work_ns + nf * flush_wait) * 1e-9
 
-            # events that fire for older pending pages while kswapd works
-            first, kind = trigger(P_i, st, span, False, hold, key, ctr, i, alloc)
+            # Promotions are refused once free memory is below the high watermark: allocations
+            # drain it through the step, and the step's freed pages only come at its end.
+            rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
+            allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
+            take = alloc * span - promote * (span - allowed)
+
+            # events that fire for older pending pages while kswapd works, at the step's
+            # allocation rate (promotions refused part of it)
+            refills = refill_rate(take / span, rr, num_cpus, pcp_batch)
+            first, kind = trigger(P_i, st, span, False, hold, key, ctr, i, take / span, refills)
             c = (t >= 0) & (t < end)
             integrate(o, st, pend_n, t, min(first, span), end)
             # held pages a flush releases go to the pcp list kswapd freed them from: this one
             pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
+            pp_before = pending_pages(st, pend_n)
             # kswapd's own flushes: each costs a shootdown; the first retires what is pending
             k = 0
             while k < nf:
@@ -210,20 +222,28 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             now_retired = cand & (not give_up) & after
             # While kswapd's own flush is in flight the deferral already sits in migrc's
             # batch: a write fault or memory failure on another CPU then runs migrc_flush()
-            # and pays it (with whatever was pending), and the generation advances.
-            wm = P_i[I_WRITE] + P_i[I_MF]
-            p_race = 1.0 - np.exp(-wm * flush_wait * 1e-9)
+            # and pays it (with whatever was pending), and the generation advances; so does
+            # an allocation that takes a page still tagged with the generation kswapd's
+            # earlier flushes retired, which this deferral reuses (check_migrc_flush()).
+            r_mf = P_i[I_MF]
+            r_wf = r_mf + P_i[I_WRITE]
+            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus)
+            p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
             u_race = draw_uniform(key, ctr, _S_RACE, i)
             raced = now_retired & (u_race < p_race)
             if raced:
+                # Not counted among the thread flushes a later deferral may give up on: this
+                # one ends within a flush of kswapd's own, before its next batch is unmapped.
                 add_flush(o, P_i, c)
-                st[P_THREAD_FLUSHES] += 1.0
                 if c:
                     o[O_THREAD_WAIT] += flush_wait
-                    if u_race * wm < p_race * P_i[I_MF]:
+                    if u_race * r_all < p_race * r_mf:
                         o[O_T_MF] += 1.0
-                    else:
+                    elif u_race * r_all < p_race * r_wf:
                         o[O_T_WRITE] += 1.0
+                    else:
+                        o[O_T_ALLOC] += 1.0
+                        o[O_ALLOC_WAIT] += flush_wait
                 pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins)
             elif (owed(st) & after) | now_retired:
                 # a give-up's flush is counted as the give-up: the deferral was abandoned
@@ -231,8 +251,14 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 if c and not give_up:
                     o[O_T_PIGGY] += 1.0
                 pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins, True)
-            if now_retired and c:
+            if now_retired:
+                # pending from the unmapping to the step's last flush, with whatever older
+                # deferral no dirty flush before it had already retired
                 age = (n_before + 1.0) * flush_wait * 1e-9
+                o[O_PEND_S] += k_def * in_window(t, age, end)
+                if c:
+                    o[O_PEND_PEAK] = max(o[O_PEND_PEAK], k_def + (pp_before if n_before == 0 else 0.0))
+            if now_retired and c:
                 o[O_STALE_PAGES] += k_def
                 o[O_STALE_S] += k_def * age
                 h[np.searchsorted(bins, age * 1e6)] += k_def
@@ -243,12 +269,17 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 o[O_DEMOTED] += 512.0 if is_thp else dem
                 o[O_EVICTED] += ev
             if survive:
+                # The batch is pending, and its stale window open, from its unmapping at the
+                # step's start: the copy and the free come after (migrate_pages_batch()).
                 ln = int(st[P_LEN])
                 idx = min(ln, _MAX_PENDING_BATCHES - 1)
                 if ln < _MAX_PENDING_BATCHES:
-                    pend_t[idx] = t + span
+                    pend_t[idx] = t
                     st[P_LEN] += 1.0
                 pend_n[idx] += deferred_pages   # a full ring merges into its last slot
+                if in_window(t, span, end) > 0:
+                    o[O_PEND_S] += deferred_pages * in_window(t, span, end)
+                    o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pending_pages(st, pend_n))
             tagged = k_def if (now_retired and not hold and not raced) else 0.0
 
             # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy.
@@ -278,13 +309,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             st[P_PCP] -= spilled_pend
             pcp_count -= spilled
             # other CPUs' refills eat into the clean pages above the pending ones
-            st[P_COVER] = max(st[P_COVER] - refill_rate * pcp_batch * span, 0.0)
+            st[P_COVER] = max(st[P_COVER] - refills * pcp_batch * span, 0.0)
 
-            # Promotions are refused once free memory is below the high watermark: allocations
-            # drain it through the step, and the step's freed pages only come at its end.
-            rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
-            allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
-            take = alloc * span - promote * (span - allowed)
             o[O_PROMOTED] += promote * in_window(t, allowed, end)
             from_reserve = min(rr * span, reserve, take)
             reserve -= from_reserve

@@ -89,13 +89,15 @@ def pending_pages(st, pend_n):
 
 
 @njit(cache=True)
-def trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc):
-    """Time to the first event that forces the pending flush, and its kind (_K_*)."""
+def trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc, refill_rate):
+    """Time to the first event that forces the pending flush, and its kind (_K_*).
+
+    `alloc` is the allocation rate (pages/s) and `refill_rate` the rate of pcp
+    refills from buddy (see `refill_rate`)."""
     if not (owed(st) and tagged_pages(st) > 0):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
     per_cpu_alloc = alloc / num_cpus
-    refill_rate = alloc * max(num_cpus - 1, 0.0) / num_cpus / P_i[I_PCP_BATCH]
     t_alloc = np.inf
     e = draw_exponential(key, ctr, _S_TRIG, i, per_cpu_alloc)
     if not hold and st[P_OLD] > 0:
@@ -117,6 +119,21 @@ def trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc):
     if t_alloc <= t_write:
         return first, _K_ALLOC
     return first, (_K_MF if is_mf else _K_WRITE)
+
+
+@njit(cache=True)
+def tagged_alloc_rate(st, hold, alloc, refills, num_cpus):
+    """Allocations per second that take a free page carrying the live generation: the
+    thread of an old kswapd CPU popping its pcp list's head, or a pcp refill from an
+    uncovered buddy head (the rates `trigger` draws from; migrc_hold frees nothing)."""
+    if hold:
+        return 0.0
+    r = 0.0
+    if st[P_OLD] > 0:
+        r += alloc / num_cpus
+    if st[P_BUDDY] > 0 and st[P_COVER] <= 0:
+        r += refills
+    return r
 
 
 @njit(cache=True)
@@ -169,6 +186,16 @@ def thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
         else:
             o[O_T_MF] += 1.0
     return retire(o, hist, st, pend_t, pend_n, at, c, bins)
+
+
+@njit(cache=True)
+def refill_rate(alloc, rr, num_cpus, pcp_batch):
+    """pcp refills from the buddy head per second, by CPUs other than kswapd's.
+
+    Allocations that pages kswapd left on a pcp list serve (`rr`, see
+    `reserve_rate`) refill nothing: a CPU refills only once its list is empty.
+    """
+    return max(alloc * max(num_cpus - 1.0, 0.0) / num_cpus - rr, 0.0) / pcp_batch
 
 
 @njit(cache=True)

@@ -63,14 +63,14 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     def counting(at):
         return (at >= 0) & (at < end)
 
-    def add_flush(mask, at, by_thread, trigger=None, alloc_path=None):
+    def add_flush(mask, at, by_thread, trigger=None, alloc_path=None, raced=False):
         c = mask & counting(at)
         tally.flushes += c
         tally.targets += c * targets
         tally.remote_flushes += c * p_any
         if by_thread:
             tally.thread_wait_ns += c * flush_wait
-            thread_flush_count[:] += mask
+            thread_flush_count[:] += mask & (not raced)   # a race's flush ends with kswapd's
         else:
             tally.kswapd_flush_wait_ns += c * flush_wait
         if alloc_path is not None:
@@ -114,7 +114,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
         return (pend_n * live).sum(1)
 
-    def trigger_times(active, span_s, quiet):
+    def trigger_times(active, span_s, quiet, per_cpu_alloc, refill_rate):
         """Time to the first event that forces the pending flush, and which kind."""
         has = active & (pend_len > 0) & (tagged_pages() > 0)
         nohold = ~hold
@@ -131,6 +131,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         hit = has & (first < span_s)
         is_mf = rnd.uniform(_S_TRIG3, hit) * np.maximum(write_rate + mf_rate, 1e-300) < mf_rate
         return first, hit, hit & (t_alloc <= t_write), hit & (t_write < t_alloc) & ~is_mf, hit & (t_write < t_alloc) & is_mf
+
+    def reserve_rate(alloc, reserve):
+        holders = np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 1.0))
+        return np.minimum(alloc, alloc / num_cpus * holders)
+
+    def refill_rate(alloc, rr):
+        return np.maximum(alloc * np.maximum(num_cpus - 1.0, 0.0) / num_cpus - rr, 0.0) / f.pcp_batch
 
     def inside(span_s):
         return np.maximum(np.minimum(t + span_s, end) - np.maximum(t, 0.0), 0.0)
@@ -160,11 +167,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     active = t < end
     while active.any():
         alloc = base_alloc + swapped * lam
-        per_cpu_alloc = alloc / num_cpus
-        refill_rate = alloc * np.maximum(num_cpus - 1, 0) / num_cpus / f.pcp_batch
         quiet = active & ~burst
         if quiet.any():
-            rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 1.0)))
+            rr = reserve_rate(alloc, reserve)
             drop = np.maximum(free - f.wmark_high, 0.0)
             until_empty = reserve / np.maximum(rr, 1e-12)
             lasts = (alloc - rr) * until_empty >= drop
@@ -173,7 +178,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             span = np.where(alloc > 0, span, end - t + 1e-9)
             reserve = np.where(quiet & (alloc > 0), np.where(lasts, np.maximum(reserve - rr * span, 0.0), 0.0),
                                reserve)
-            first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, quiet=True)
+            rr = 0.5 * (rr + reserve_rate(alloc, reserve))     # the phase's mean
+            first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus,
+                                                                refill_rate(alloc, rr))
             integrate_pending(quiet, np.minimum(first, span))
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
             free = free - released
@@ -240,10 +247,18 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         work_ns = np.where(is_thp, 512 * f.copy_page_ns + migrate_ns, dem * f.copy_page_ns + lru * migrate_ns) * step
         span = (work_ns + nf * flush_wait) * 1e-9
 
+        # promotions are refused once allocations drain free memory below the high watermark
+        rr = reserve_rate(alloc, reserve)
+        allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
+        take = alloc * span - promote * (span - allowed)
+        step_alloc = np.where(span > 0, take / np.maximum(span, 1e-300), alloc)
+        refills = refill_rate(step_alloc, rr)
+
         # events that fire for older pending pages while kswapd works
-        first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, quiet=False)
+        first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, False, step_alloc / num_cpus, refills)
         integrate_pending(step, np.minimum(first, span))
         released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
+        pp_before = pending_pages()
         # kswapd's own flushes: each costs a shootdown; the first retires what is pending
         c = step & counting(t)
         for k in range(int(nf.max(initial=0))):
@@ -253,18 +268,27 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         released = released + retire(had, t, keep_tags=True)
         now_retired = step & cand & ~give_up & after
         # a write fault or memory failure during kswapd's flush pays the fresh deferral
-        wm = write_rate + mf_rate
-        p_race = 1.0 - np.exp(-wm * flush_wait * 1e-9)
+        # (or an allocation taking a page tagged with the generation it reuses)
+        tag_alloc = np.where(hold, 0.0, np.where(old_pend > 0, step_alloc / num_cpus, 0.0)
+                             + np.where((buddy_pend > 0) & (buddy_cover <= 0), refills, 0.0))
+        r_wf = write_rate + mf_rate
+        r_all = r_wf + tag_alloc
+        p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
         u_race = rnd.uniform(_S_RACE, step)
         raced = now_retired & (u_race < p_race)
-        is_mf = u_race * wm < p_race * mf_rate
-        add_flush(raced & is_mf, t, True, "memory_failure")
-        add_flush(raced & ~is_mf, t, True, "write_fault")
+        is_mf = u_race * r_all < p_race * mf_rate
+        is_wf = ~is_mf & (u_race * r_all < p_race * r_wf)
+        add_flush(raced & is_mf, t, True, "memory_failure", raced=True)
+        add_flush(raced & is_wf, t, True, "write_fault", raced=True)
+        add_flush(raced & ~is_mf & ~is_wf, t, True, "alloc", alloc_path=np.ones(n), raced=True)
         released = released + retire(raced, t)
         had = step & ~raced & (((pend_len > 0) & after) | now_retired)
         tally.triggers["piggyback"] += had & c & ~give_up
         released = released + retire(had, t, keep_tags=True)
         age = (n_before + 1.0) * flush_wait * 1e-9
+        tally.pending_page_s += now_retired * k_def * inside(age)
+        tally.pending_peak = np.maximum(tally.pending_peak, np.where(
+            now_retired & c, k_def + np.where(n_before == 0, pp_before, 0.0), 0.0))
         nr = now_retired & c
         tally.stale_pages += nr * k_def
         tally.stale_page_s += nr * k_def * age
@@ -273,7 +297,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.kswapd_ns += c * work_ns
         tally.demoted += c * np.where(is_thp, 512.0, dem)
         tally.evicted += c * ev
-        add_pending(survive, t + span, deferred_pages)
+        add_pending(survive, t, deferred_pages)       # pending from the unmapping at the step's start
+        ins = np.where(survive, inside(span), 0.0)
+        tally.pending_page_s += deferred_pages * ins
+        tally.pending_peak = np.maximum(tally.pending_peak, np.where(ins > 0, pending_pages(), 0))
         tagged = np.where(now_retired & ~hold & ~raced, k_def, 0.0)
         free = free - released          # held pages freed onto kswapd's pcp list
         pcp_count = pcp_count + released
@@ -296,12 +323,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         pcp_pend -= spilled_pend
         pcp_count -= spilled
         # other CPUs' refills eat into the clean pages above the pending ones
-        buddy_cover = np.maximum(buddy_cover - refill_rate * f.pcp_batch * span, 0.0)
+        buddy_cover = np.maximum(buddy_cover - refills * f.pcp_batch * span, 0.0)
 
-        # promotions are refused once allocations drain free memory below the high watermark
-        rr = np.minimum(alloc, alloc / num_cpus * np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 1.0)))
-        allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
-        take = alloc * span - promote * (span - allowed)
         tally.promoted += step * promote * inside(allowed)
         from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
         reserve = reserve - from_reserve

@@ -79,7 +79,7 @@ CONFIGS = {
 }
 CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")}
 
-# (config, policy) -> the measured gap (2026-11-26, sim 0.6.0, 6 reference vs 24 fast seeds, window 0.1 s):
+# (config, policy) -> the measured gap (2026-11-26, sim 0.6.1, 6 reference vs 24 fast seeds, window 0.1 s):
 # "N outside; metric fast vs reference +-99% half-width (relative gap)". The full set runs
 # green with these as strict xfails, so a fix shows up as an XPASS failure and its mark goes.
 # Where the two models still disagree (see docs/reference-model.md, "Equivalence"):
@@ -94,43 +94,43 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "20 outside; tlb_shootdowns 4.48e+08 vs 3.44e+08 +-9.7e+06 (+30.09%); pgdemote_kswapd 9.86e+07 vs "
         "7.53e+07 +-2.6e+06 (+30.94%); numa_pages_migrated 8.33e+07 vs 6.85e+07 +-1.2e+06 (+21.70%)"),
     ("evict_high", "luf"): (
-        "26 outside; tlb_shootdowns 3.62e+07 vs 2.78e+07 +-1.2e+06 (+30.28%); pgdemote_kswapd 5.56e+07 vs "
-        "4.76e+07 +-1.9e+06 (+16.90%); numa_pages_migrated 4.59e+07 vs 4.49e+07 +-9.6e+05 (+2.23%)"),
+        "25 outside; tlb_shootdowns 3.25e+07 vs 2.78e+07 +-1.2e+06 (+16.99%); pgdemote_kswapd 5.51e+07 vs "
+        "4.76e+07 +-1.9e+06 (+15.90%); runtime_s 881 vs 861 +-3.7 (+2.31%)"),
     ("evict_high", "migrc"): (
-        "27 outside; tlb_shootdowns 4.48e+08 vs 3.83e+08 +-1.9e+07 (+16.86%); pgdemote_kswapd 9.86e+07 vs "
-        "7.89e+07 +-4.2e+06 (+24.99%); numa_pages_migrated 8.33e+07 vs 7.15e+07 +-2.9e+06 (+16.49%)"),
+        "27 outside; tlb_shootdowns 4.81e+08 vs 3.83e+08 +-1.9e+07 (+25.53%); pgdemote_kswapd 1.03e+08 vs "
+        "7.89e+07 +-4.2e+06 (+30.03%); numa_pages_migrated 8.67e+07 vs 7.15e+07 +-2.9e+06 (+21.19%)"),
+    ("hot_drift", "migrc"): (
+        "1 outside; stale_window_us_p99 1.22e+03 vs 962 +-2.5e+02 (+26.44%)"),
     ("lru_batch_1", "batched"): (
         "17 outside; tlb_shootdowns 6.53e+10 vs 5.51e+10 +-9.1e+09 (+18.41%); pgdemote_kswapd 4.45e+09 vs "
         "3.76e+09 +-6.2e+08 (+18.46%); numa_pages_migrated 4.69e+09 vs 3.82e+09 +-5.7e+08 (+22.73%)"),
     ("lru_batch_1", "migrc"): (
-        "19 outside; tlb_shootdowns 3.6e+06 vs 2.02e+06 +-4.6e+05 (+77.80%); runtime_s 742 vs 739 +-0.96 "
-        "(+0.42%); deferred_give_up 1.21e+05 vs 1.85e+04 +-1.5e+04 (+552.78%)"),
+        "18 outside; tlb_shootdowns 3.37e+06 vs 2.02e+06 +-4.6e+05 (+66.71%); runtime_s 742 vs 739 +-0.96 "
+        "(+0.36%); deferred_give_up 1.13e+05 vs 1.85e+04 +-1.5e+04 (+513.89%)"),
     ("lru_batch_1", "no_batch"): (
         "16 outside; tlb_shootdowns 8.06e+08 vs 6.58e+08 +-1.3e+08 (+22.39%); pgdemote_kswapd 5.49e+07 vs "
         "4.49e+07 +-8.9e+06 (+22.44%); numa_pages_migrated 5.79e+07 vs 4.57e+07 +-8.4e+06 (+26.87%)"),
     ("lru_batch_512", "luf"): (
-        "4 outside; stale_window_us_p50 124 vs 758 +-2e+02 (-83.66%); pending_pages_mean 11.8 vs 47.3 +-8.8 "
-        "(-75.09%); stale_window_us_mean 192 vs 768 +-86 (-75.00%)"),
+        "1 outside; stale_window_us_p99 1.33e+03 vs 962 +-2.5e+02 (+38.22%)"),
     ("lru_batch_512", "migrc"): (
-        "4 outside; stale_window_us_p50 124 vs 758 +-2e+02 (-83.66%); pending_pages_mean 11.8 vs 47.3 +-8.8 "
-        "(-75.09%); stale_window_us_mean 192 vs 768 +-86 (-75.00%)"),
+        "1 outside; stale_window_us_p99 1.33e+03 vs 962 +-2.5e+02 (+38.22%)"),
     ("many_cpus", "batched"): (
         "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-1.3e+05 (-1.40%)"),
     ("many_cpus", "luf"): (
-        "4 outside; numa_pages_migrated 1.16e+07 vs 1.16e+07 +-5.6e+04 (-0.49%); stale_window_us_p50 461 vs "
-        "722 +-1.8e+02 (-36.13%); stale_window_us_mean 594 vs 877 +-1.3e+02 (-32.23%)"),
+        "2 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%); stale_window_us_mean 734 vs "
+        "877 +-1.3e+02 (-16.25%)"),
     ("many_cpus", "migrc"): (
-        "4 outside; numa_pages_migrated 1.16e+07 vs 1.16e+07 +-5.6e+04 (-0.49%); stale_window_us_p50 461 vs "
-        "722 +-1.8e+02 (-36.13%); stale_window_us_mean 594 vs 877 +-1.3e+02 (-32.23%)"),
+        "2 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%); stale_window_us_mean 734 vs "
+        "877 +-1.3e+02 (-16.25%)"),
     ("memory_failures", "migrc_hold"): (
-        "15 outside; tlb_shootdowns 1.96e+06 vs 3.47e+06 +-1.4e+06 (-43.43%); deferred_give_up 2.77e+03 vs "
-        "4.2e+04 +-1.5e+04 (-93.42%); initiator_wait_s 0.129 vs 0.232 +-0.095 (-44.29%)"),
+        "15 outside; tlb_shootdowns 1.96e+06 vs 3.47e+06 +-1.4e+06 (-43.56%); deferred_give_up 3.07e+03 vs "
+        "4.2e+04 +-1.5e+04 (-92.69%); initiator_wait_s 0.129 vs 0.232 +-0.095 (-44.42%)"),
     ("mostly_read_only_writes", "luf"): (
-        "6 outside; pending_pages_mean 0.105 vs 0.95 +-0.069 (-88.97%); alloc_flush_ns_per_s 1.33e+05 vs "
-        "6.57e+05 +-3.1e+05 (-79.80%); deferred_flush_alloc 6.85e+03 vs 3.39e+04 +-1.6e+04 (-79.79%)"),
+        "4 outside; deferred_flush_alloc 1.79e+04 vs 3.39e+04 +-1.6e+04 (-47.05%); stale_window_us_p99 63.2 "
+        "vs 46.7 +-8.2 (+35.50%); pending_pages_mean 1.03 vs 0.95 +-0.069 (+8.51%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "6 outside; pending_pages_mean 0.105 vs 0.95 +-0.069 (-88.97%); alloc_flush_ns_per_s 1.33e+05 vs "
-        "6.57e+05 +-3.1e+05 (-79.80%); deferred_flush_alloc 6.85e+03 vs 3.39e+04 +-1.6e+04 (-79.79%)"),
+        "4 outside; deferred_flush_alloc 1.79e+04 vs 3.39e+04 +-1.6e+04 (-47.05%); stale_window_us_p99 63.2 "
+        "vs 46.7 +-8.2 (+35.50%); pending_pages_mean 1.03 vs 0.95 +-0.069 (+8.51%)"),
     ("one_cpu", "batched"): (
         "15 outside; pgdemote_kswapd 9.75e+08 vs 1.05e+09 +-3.4e+07 (-7.30%); numa_pages_migrated 1.02e+09 vs"
         " 1.05e+09 +-2.3e+07 (-2.44%); runtime_s 1.63e+04 vs 1.65e+04 +-1.2e+02 (-1.34%)"),
@@ -140,13 +140,12 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("pressure", "batched"): (
         "1 outside; numa_pages_migrated 5.2e+07 vs 5.14e+07 +-4.1e+05 (+1.26%)"),
     ("pressure", "migrc"): (
-        "23 outside; tlb_shootdowns 7.66e+07 vs 8.17e+07 +-2.6e+06 (-6.22%); runtime_s 906 vs 916 +-5.7 "
-        "(-1.09%); deferred_flush_piggyback 5.23e+06 vs 1.86e+06 +-1.4e+05 (+180.67%)"),
+        "4 outside; deferred_flush_piggyback 5e+06 vs 1.86e+06 +-1.4e+05 (+168.65%); pending_pages_peak 11 vs"
+        " 31.2 +-0.67 (-64.71%); stale_window_us_p99 15.4 vs 27.4 (exact) (-43.77%)"),
     ("small_fast_node", "migrc"): (
-        "5 outside; stale_window_us_p50 113 vs 205 (exact) (-44.74%); stale_window_us_mean 152 vs 225 +-16 "
-        "(-32.69%); pending_pages_mean 9.48 vs 14 +-1.1 (-32.37%)"),
+        "1 outside; stale_window_us_p50 180 vs 205 (exact) (-12.51%)"),
     ("thp_half", "migrc"): (
-        "1 outside; deferred_flush_piggyback 3.33e+04 vs 0 (exact) (+inf%)"),
+        "1 outside; deferred_flush_piggyback 3.64e+04 vs 0 (exact) (+inf%)"),
 }
 
 
