@@ -39,7 +39,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_P, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
-    P_OLD, P_PCP, P_THREAD_FLUSHES, STALE_BINS_US, _MAX_PENDING_BATCHES, _OUT, _S_GIVEUP, _S_PCP, _S_RACE, _S_THP,
+    P_OLD, P_PCP, P_THREAD_FLUSHES, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_GIVEUP, _S_PCP, _S_RACE, _S_THP,
     kernel_inputs,
 )
 
@@ -88,6 +88,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         end = P_i[I_WINDOW]
         e = P_i[I_EVICT]
         ro_p = P_i[I_RO_P]
+        one_cpu = num_cpus <= 1       # kswapd shares its CPU with the thread
 
         t = -warmup
         burst = False
@@ -200,10 +201,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
             # events that fire for older pending pages while kswapd works, at the step's
             # allocation rate (promotions refused part of it)
+            # (with one CPU, the thread keeps running there and takes kswapd's freed pages)
             refills = refill_rate(take / span, rr, num_cpus, pcp_batch)
-            first, kind = trigger(P_i, st, span, False, hold, key, ctr, i, take / span, refills)
+            first, kind = trigger(P_i, st, span, one_cpu, hold, key, ctr, i, take / span, refills)
             c = (t >= 0) & (t < end)
             integrate(o, st, pend_n, t, min(first, span), end)
+            pp_at_flush = pending_pages(st, pend_n)
             # held pages a flush releases go to the pcp list kswapd freed them from: this one
             pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
             pp_before = pending_pages(st, pend_n)
@@ -227,7 +230,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # earlier flushes retired, which this deferral reuses (check_migrc_flush()).
             r_mf = P_i[I_MF]
             r_wf = r_mf + P_i[I_WRITE]
-            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus)
+            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu)
             p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
             u_race = draw_uniform(key, ctr, _S_RACE, i)
             raced = now_retired & (u_race < p_race)
@@ -268,7 +271,19 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 o[O_KSWAPD_NS] += work_ns
                 o[O_DEMOTED] += 512.0 if is_thp else dem
                 o[O_EVICTED] += ev
-            if survive:
+            if survive and kind != _K_NONE:
+                # migrc_ubc held this batch from its unmapping at the step's start, so the
+                # thread's flush above covered it too: it is retired there, and its pages
+                # are freed with a generation already done.
+                at = t + first
+                o[O_PEND_S] += deferred_pages * in_window(t, first, end)
+                if (at >= 0) & (at < end):
+                    o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pp_at_flush + deferred_pages)
+                    o[O_STALE_PAGES] += deferred_pages
+                    o[O_STALE_S] += deferred_pages * first
+                    h[np.searchsorted(bins, first * 1e6)] += deferred_pages
+                deferred_pages = 0.0
+            elif survive:
                 # The batch is pending, and its stale window open, from its unmapping at the
                 # step's start: the copy and the free come after (migrate_pages_batch()).
                 ln = int(st[P_LEN])
@@ -281,6 +296,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     o[O_PEND_S] += deferred_pages * in_window(t, span, end)
                     o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pending_pages(st, pend_n))
             tagged = k_def if (now_retired and not hold and not raced) else 0.0
+
+            # With one CPU the thread's allocations through the step pop kswapd's pcp list,
+            # its earlier freed pages (a pending one would have made the thread flush above)
+            from_pcp = min(take, max(pcp_count - st[P_PCP], 0.0)) if one_cpu else 0.0
+            pcp_count -= from_pcp
+            take -= from_pcp
 
             # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy.
             # Watermarks see NR_FREE_PAGES, i.e. buddy pages only: pcp pages count once

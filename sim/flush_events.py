@@ -89,11 +89,12 @@ def pending_pages(st, pend_n):
 
 
 @njit(cache=True)
-def trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc, refill_rate):
+def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate):
     """Time to the first event that forces the pending flush, and its kind (_K_*).
 
     `alloc` is the allocation rate (pages/s) and `refill_rate` the rate of pcp
-    refills from buddy (see `refill_rate`)."""
+    refills from buddy (see `refill_rate`); `own_cpu_runs`: the thread on kswapd's CPU
+    allocates, popping the pending pages kswapd freed there."""
     if not (owed(st) and tagged_pages(st) > 0):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
@@ -102,7 +103,7 @@ def trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc, refill_rate):
     e = draw_exponential(key, ctr, _S_TRIG, i, per_cpu_alloc)
     if not hold and st[P_OLD] > 0:
         t_alloc = e
-    if quiet:  # kswapd's CPU runs the workload again once the burst is over
+    if own_cpu_runs:  # once the burst is over, or all along when it is the only CPU
         e = draw_exponential(key, ctr, _S_TRIG4, i, per_cpu_alloc)
         if not hold and st[P_PCP] > 0:
             t_alloc = min(t_alloc, e)
@@ -122,14 +123,17 @@ def trigger(P_i, st, span_s, quiet, hold, key, ctr, i, alloc, refill_rate):
 
 
 @njit(cache=True)
-def tagged_alloc_rate(st, hold, alloc, refills, num_cpus):
+def tagged_alloc_rate(st, hold, alloc, refills, num_cpus, own_cpu_runs):
     """Allocations per second that take a free page carrying the live generation: the
-    thread of an old kswapd CPU popping its pcp list's head, or a pcp refill from an
-    uncovered buddy head (the rates `trigger` draws from; migrc_hold frees nothing)."""
+    thread of an old kswapd CPU popping its pcp list's head (or of kswapd's CPU, when it
+    runs there too), or a pcp refill from an uncovered buddy head (the rates `trigger`
+    draws from; migrc_hold frees nothing)."""
     if hold:
         return 0.0
     r = 0.0
     if st[P_OLD] > 0:
+        r += alloc / num_cpus
+    if own_cpu_runs and st[P_PCP] > 0:
         r += alloc / num_cpus
     if st[P_BUDDY] > 0 and st[P_COVER] <= 0:
         r += refills

@@ -47,6 +47,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     lru = L["reclaim.lru_batch_pages"].astype(float)
     migrate_ns = L["machine.migrate_folio_ns"]
 
+    one_cpu = L["machine.num_cpus"] <= 1
     t = -warmup_s.astype(float).copy()
     end = window_s.astype(float)
     burst = np.zeros(n, bool)
@@ -114,14 +115,15 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
         return (pend_n * live).sum(1)
 
-    def trigger_times(active, span_s, quiet, per_cpu_alloc, refill_rate):
+    def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate):
         """Time to the first event that forces the pending flush, and which kind."""
         has = active & (pend_len > 0) & (tagged_pages() > 0)
         nohold = ~hold
         t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, per_cpu_alloc, has), np.inf)
-        if quiet:  # kswapd's CPU runs the workload again once the burst is over
-            t_own = np.where(has & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, has), np.inf)
-            t_alloc = np.minimum(t_alloc, t_own)
+        # kswapd's CPU runs the workload again once the burst is over (or all along, alone)
+        own = has & own_cpu_runs
+        t_own = np.where(own & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, own), np.inf)
+        t_alloc = np.minimum(t_alloc, t_own)
         drain_s = buddy_cover / np.maximum(f.pcp_batch * refill_rate, 1e-12)
         t_refill = np.where(has & nohold & (buddy_pend > 0),
                             drain_s + rnd.exponential(_S_TRIG2, refill_rate, has), np.inf)
@@ -255,8 +257,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         refills = refill_rate(step_alloc, rr)
 
         # events that fire for older pending pages while kswapd works
-        first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, False, step_alloc / num_cpus, refills)
+        first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, one_cpu, step_alloc / num_cpus, refills)
         integrate_pending(step, np.minimum(first, span))
+        pp_at_flush = pending_pages()
         released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
         pp_before = pending_pages()
         # kswapd's own flushes: each costs a shootdown; the first retires what is pending
@@ -270,6 +273,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # a write fault or memory failure during kswapd's flush pays the fresh deferral
         # (or an allocation taking a page tagged with the generation it reuses)
         tag_alloc = np.where(hold, 0.0, np.where(old_pend > 0, step_alloc / num_cpus, 0.0)
+                             + np.where(one_cpu & (pcp_pend > 0), step_alloc / num_cpus, 0.0)
                              + np.where((buddy_pend > 0) & (buddy_cover <= 0), refills, 0.0))
         r_wf = write_rate + mf_rate
         r_all = r_wf + tag_alloc
@@ -297,11 +301,27 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.kswapd_ns += c * work_ns
         tally.demoted += c * np.where(is_thp, 512.0, dem)
         tally.evicted += c * ev
+        # a thread's flush during the step covers the step's own deferral too
+        covered = survive & hit
+        at = t + first
+        ins = np.where(covered, inside(np.where(covered, first, 0.0)), 0.0)
+        tally.pending_page_s += deferred_pages * ins
+        cc = covered & counting(at)
+        tally.pending_peak = np.maximum(tally.pending_peak, np.where(cc, pp_at_flush + deferred_pages, 0.0))
+        tally.stale_pages += cc * deferred_pages
+        tally.stale_page_s += cc * deferred_pages * np.where(cc, first, 0.0)
+        np.add.at(tally.stale_hist, (lanes[cc], np.searchsorted(STALE_BINS_US, first[cc] * 1e6)), deferred_pages[cc])
+        deferred_pages = np.where(covered, 0.0, deferred_pages)
+        survive = survive & ~covered
         add_pending(survive, t, deferred_pages)       # pending from the unmapping at the step's start
         ins = np.where(survive, inside(span), 0.0)
         tally.pending_page_s += deferred_pages * ins
         tally.pending_peak = np.maximum(tally.pending_peak, np.where(ins > 0, pending_pages(), 0))
         tagged = np.where(now_retired & ~hold & ~raced, k_def, 0.0)
+        # with one CPU the thread's allocations through the step pop kswapd's earlier freed pages
+        from_pcp = np.where(one_cpu & step, np.minimum(take, np.maximum(pcp_count - pcp_pend, 0.0)), 0.0)
+        pcp_count = pcp_count - from_pcp
+        take = take - from_pcp
         free = free - released          # held pages freed onto kswapd's pcp list
         pcp_count = pcp_count + released
 
