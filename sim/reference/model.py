@@ -59,7 +59,13 @@ class Model(Workload, Reclaim):
         n_small = max(n - n_thp * THP_PAGES, 0)
         self.n_pages = n = n_small + n_thp * THP_PAGES
         self.n_folios = nf = n_small + n_thp
-        self.size = np.concatenate([np.ones(n_small, np.int64), np.full(n_thp, THP_PAGES, np.int64)])
+        # THPs spread evenly through the address space among the small folios, so that
+        # any stretch the scanner or the LRU covers has the workload's large-folio share
+        # (the fast engine's assumption); one block of THPs made a run's migrations all
+        # THP or all small depending on where the scanner started
+        place = np.concatenate([(np.arange(n_small) + 0.5) / max(n_small, 1), (np.arange(n_thp) + 0.5) / max(n_thp, 1)])
+        sizes = np.concatenate([np.ones(n_small, np.int64), np.full(n_thp, THP_PAGES, np.int64)])
+        self.size = sizes[np.argsort(place, kind="stable")]
         self.folio_start = np.concatenate([[0], np.cumsum(self.size)[:-1]])
         ri = self.r["init"]
         n_hot_folios = int(round(g("workload.hot_set_fraction") * nf))
