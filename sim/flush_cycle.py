@@ -36,7 +36,8 @@ from .flush_events import (
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
     FlushTally, I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
-    I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_P, I_THP_P, I_WARMUP,
+    I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT,
+    I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
     P_OLD, P_PCP, P_THREAD_FLUSHES, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_GIVEUP, _S_PCP, _S_RACE, _S_THP,
@@ -87,11 +88,13 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         warmup = P_i[I_WARMUP]
         end = P_i[I_WINDOW]
         e = P_i[I_EVICT]
-        ro_p = P_i[I_RO_P]
+        ro_cold, ro_hot = P_i[I_RO_COLD], P_i[I_RO_HOT]
+        cold_share, cold_promote = P_i[I_COLD_SHARE], P_i[I_COLD_PROMOTE]
         one_cpu = num_cpus <= 1       # kswapd shares its CPU with the thread
 
         t = -warmup
         burst = False
+        cold_pages = 0.0      # on the inactive LRU list, waiting for kswapd
         pcp_count = 0.0
         # start at the reserve's steady state, which this loop settles to at about
         # pcp_high/5 per other CPU (measured at 16 and 64 CPUs: 0.19 and 0.18), so that
@@ -125,9 +128,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc,
                                       refill_rate(alloc, rr, num_cpus, pcp_batch))
                 c = (t >= 0) & (t < end)
-                integrate(o, st, pend_n, t, min(first, span), end)
+                integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
                 reserve += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
                 o[O_PROMOTED] += promote * in_window(t, span, end)
+                cold_pages += cold_share * alloc * span
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
                 st[P_FREE] = min(st[P_FREE], whigh)
@@ -139,7 +143,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                         o[O_KSWAPD_WAIT] += flush_wait
                         o[O_T_RECLAIM] += 1.0
                     # freed onto the CPU kswapd held them on, spilling past its high mark
-                    pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins)
+                    pcp_count += retire(o, h, st, pend_t, pend_n, t + flush_wait * 1e-9, c, bins)
                     spilled = min(np.ceil(max(pcp_count - pcp_high, 0.0) / pcp_batch) * pcp_batch, pcp_count)
                     pcp_count -= spilled
                     st[P_FREE] += spilled
@@ -161,7 +165,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # one kswapd step: an LRU batch of small folios, or one THP
             is_thp = draw_uniform(key, ctr, _S_THP, i) < P_i[I_THP_P]
             small = not is_thp
-            ev, dem, dirty, left, ro_dem = split_batch(key, ctr, i, lru, e, ro_p, small)
+            # the inactive list's folios go first: a batch takes what has gathered there
+            n_cold = min(cold_pages, lru) if small else 0.0
+            cold_pages -= n_cold
+            ev, dem, dirty, left, ro_dem = split_batch(key, ctr, i, lru, e, ro_cold, ro_hot, n_cold, small)
             pages = 512.0 if is_thp else lru
             may_defer = defers & small & (st[P_FREE] > wmin)
             # read-only folios handed to migrc (LUF: the clean evicted ones too)
@@ -198,14 +205,19 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
             allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
             take = alloc * span - promote * (span - allowed)
+            cold_pages += cold_share * alloc * span - cold_promote * promote * (span - allowed)
 
             # events that fire for older pending pages while kswapd works, at the step's
             # allocation rate (promotions refused part of it)
             # (with one CPU, the thread keeps running there and takes kswapd's freed pages)
             refills = refill_rate(take / span, rr, num_cpus, pcp_batch)
-            first, kind = trigger(P_i, st, span, one_cpu, hold, key, ctr, i, take / span, refills)
+            # kswapd's first flush, once done, retires what is pending: the first dirty one,
+            # or migrate_pages_batch()'s; a thread can only pay it before then
+            fw_s = flush_wait * 1e-9
+            t_k = fw_s if n_before > 0 else ((n_before + 1.0) * fw_s if after else np.inf)
+            first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills)
             c = (t >= 0) & (t < end)
-            integrate(o, st, pend_n, t, min(first, span), end)
+            integrate(o, st, pend_n, t, min(first + fw_s, t_k, span), end)
             pp_at_flush = pending_pages(st, pend_n)
             # held pages a flush releases go to the pcp list kswapd freed them from: this one
             pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
@@ -220,7 +232,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if owed(st) & (n_before > 0):
                 if c:
                     o[O_T_PIGGY] += 1.0
-                pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins, True)
+                pcp_count += retire(o, h, st, pend_t, pend_n, t + fw_s, c, bins, True)
             # a deferral that the step's own flush retires at once (v9 keeps its generation)
             now_retired = cand & (not give_up) & after
             # While kswapd's own flush is in flight the deferral already sits in migrc's
@@ -247,17 +259,21 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     else:
                         o[O_T_ALLOC] += 1.0
                         o[O_ALLOC_WAIT] += flush_wait
-                pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins)
+            # the step's last flush is done at t_last; a thread that raced it started during
+            # it and is done one flush later
+            t_last = (n_before + 1.0 + (u_race / p_race if raced else 0.0)) * fw_s
+            if raced:
+                pcp_count += retire(o, h, st, pend_t, pend_n, t + t_last, c, bins)
             elif (owed(st) & after) | now_retired:
                 # a give-up's flush is counted as the give-up: the deferral was abandoned
                 # because another CPU was already flushing
                 if c and not give_up:
                     o[O_T_PIGGY] += 1.0
-                pcp_count += retire(o, h, st, pend_t, pend_n, t, c, bins, True)
+                pcp_count += retire(o, h, st, pend_t, pend_n, t + t_last, c, bins, True)
             if now_retired:
                 # pending from the unmapping to the step's last flush, with whatever older
                 # deferral no dirty flush before it had already retired
-                age = (n_before + 1.0) * flush_wait * 1e-9
+                age = t_last
                 o[O_PEND_S] += k_def * in_window(t, age, end)
                 if c:
                     o[O_PEND_PEAK] = max(o[O_PEND_PEAK], k_def + (pp_before if n_before == 0 else 0.0))
@@ -271,17 +287,17 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 o[O_KSWAPD_NS] += work_ns
                 o[O_DEMOTED] += 512.0 if is_thp else dem
                 o[O_EVICTED] += ev
-            if survive and kind != _K_NONE:
+            if survive and kind != _K_NONE and n_before == 0:
                 # migrc_ubc held this batch from its unmapping at the step's start, so the
                 # thread's flush above covered it too: it is retired there, and its pages
                 # are freed with a generation already done.
                 at = t + first
-                o[O_PEND_S] += deferred_pages * in_window(t, first, end)
+                o[O_PEND_S] += deferred_pages * in_window(t, first + fw_s, end)
                 if (at >= 0) & (at < end):
                     o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pp_at_flush + deferred_pages)
                     o[O_STALE_PAGES] += deferred_pages
-                    o[O_STALE_S] += deferred_pages * first
-                    h[np.searchsorted(bins, first * 1e6)] += deferred_pages
+                    o[O_STALE_S] += deferred_pages * (first + fw_s)
+                    h[np.searchsorted(bins, (first + fw_s) * 1e6)] += deferred_pages
                 deferred_pages = 0.0
             elif survive:
                 # The batch is pending, and its stale window open, from its unmapping at the

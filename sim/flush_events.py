@@ -189,7 +189,8 @@ def thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
             o[O_T_WRITE] += 1.0
         else:
             o[O_T_MF] += 1.0
-    return retire(o, hist, st, pend_t, pend_n, at, c, bins)
+    # what was pending is safe once the flush is done
+    return retire(o, hist, st, pend_t, pend_n, at + P_i[I_FLUSH_WAIT] * 1e-9, c, bins)
 
 
 @njit(cache=True)
@@ -217,13 +218,15 @@ def reserve_rate(alloc, reserve, num_cpus, pcp_high):
 
 
 @njit(cache=True)
-def split_batch(key, ctr, i, lru, e, ro_p, small):
-    """An LRU batch of `lru` small folios: (evicted, demoted, dirty evicted, whether the
-    loop's last eviction was clean and so left unflushed, read-only demoted).
+def split_batch(key, ctr, i, lru, e, ro_cold, ro_hot, n_cold, small):
+    """An LRU batch of `lru` small folios, `n_cold` of them from the inactive list (read-only
+    with odds ro_cold) and the rest from the active one (ro_hot): (evicted, demoted, dirty
+    evicted, whether the loop's last eviction was clean and so left unflushed, read-only
+    demoted).
 
-    One uniform decides the demoted folios' mix: all read-only below ro^dem, none
-    above 1 - (1-ro)^dem, the mean share between. Every draw is taken on every step so
-    the streams stay aligned across policies.
+    One uniform decides the demoted folios' mix: all read-only with the odds that each
+    is, none likewise, the mean share between. Every draw is taken on every step so the
+    streams stay aligned across policies.
     """
     z = draw_normal(key, ctr, _S_EVICT, i)
     u_ro = draw_uniform(key, ctr, _S_RO, i)
@@ -231,6 +234,7 @@ def split_batch(key, ctr, i, lru, e, ro_p, small):
     u_last = draw_uniform(key, ctr, _S_LAST, i)
     if not small:
         return 0.0, 0.0, 0.0, False, 0.0
+    ro_p = (n_cold * ro_cold + (lru - n_cold) * ro_hot) / lru
     ev = min(max(np.rint(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0.0), lru)
     dem = lru - ev
     dirty = 0.0
@@ -241,8 +245,10 @@ def split_batch(key, ctr, i, lru, e, ro_p, small):
         left = u_last * ev < ev - dirty
     ro_dem = 0.0
     if dem > 0:
-        if u_ro < ro_p ** dem:
+        d_cold = dem * n_cold / lru          # evictions pick folios regardless of their list
+        d_hot = dem - d_cold
+        if u_ro < ro_cold ** d_cold * ro_hot ** d_hot:
             ro_dem = dem
-        elif u_ro < 1.0 - (1.0 - ro_p) ** dem:
+        elif u_ro < 1.0 - (1.0 - ro_cold) ** d_cold * (1.0 - ro_hot) ** d_hot:
             ro_dem = min(max(np.rint(dem * ro_p), 1.0), dem - 1.0)
     return ev, dem, dirty, left, ro_dem

@@ -23,11 +23,12 @@ NUM_STREAMS = 12
 
 # kernel inputs: columns of the per-lane parameter matrix
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",
-       "write_rate", "mf_rate", "lru", "migrate_ns", "copy_page_ns", "thp_step_p", "evict_share", "read_only_p",
-       "num_cpus", "targets", "p_any", "flush_wait", "window", "warmup", "refault", "refault_lam", "refault_share")
+       "write_rate", "mf_rate", "lru", "migrate_ns", "copy_page_ns", "thp_step_p", "evict_share", "ro_cold",
+       "ro_hot", "cold_share", "cold_promote_share", "num_cpus", "targets", "p_any", "flush_wait", "window",
+       "warmup", "refault", "refault_lam", "refault_share")
 (I_WMIN, I_WHIGH, I_WPROMO, I_PCP_BATCH, I_PCP_HIGH, I_MIGRATING, I_ALLOC, I_PROMOTE, I_WRITE, I_MF, I_LRU,
- I_MIGRATE_NS, I_COPY_NS, I_THP_P, I_EVICT, I_RO_P, I_NUM_CPUS, I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW,
- I_WARMUP, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE) = range(len(_IN))
+ I_MIGRATE_NS, I_COPY_NS, I_THP_P, I_EVICT, I_RO_COLD, I_RO_HOT, I_COLD_SHARE, I_COLD_PROMOTE, I_NUM_CPUS,
+ I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW, I_WARMUP, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE) = range(len(_IN))
 
 # kernel outputs: columns of the per-lane tally matrix
 _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_ns", "thread_wait_ns",
@@ -90,7 +91,8 @@ def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
                 write_rate=f.write_faults_per_s, mf_rate=L["memory.memory_failure_per_s"],
                 lru=L["reclaim.lru_batch_pages"], migrate_ns=L["machine.migrate_folio_ns"],
                 copy_page_ns=f.copy_page_ns, thp_step_p=f.thp_step_p, evict_share=f.evict_share,
-                read_only_p=f.read_only_p, num_cpus=L["machine.num_cpus"], targets=targets, p_any=p_any,
+                ro_cold=f.read_only_cold_p, ro_hot=f.read_only_hot_p, cold_share=f.cold_list_share,
+                cold_promote_share=f.cold_promote_share, num_cpus=L["machine.num_cpus"], targets=targets, p_any=p_any,
                 flush_wait=flush_wait, window=window_s, warmup=warmup_s,
                 refault=np.where(f.migrating, f.refault_per_s, 0.0), refault_lam=f.refault_lam_per_s,
                 refault_share=np.where(f.reclaim_per_s > 0, (f.promote_per_s + f.refault_per_s)

@@ -91,6 +91,17 @@ def combined(L: dict[str, np.ndarray], flows: dict[str, Flows]) -> tuple[Flows, 
     mixed = L["neighbour.same_memcg"].astype(bool)
     read_only_p = np.where(mixed, sum(sh[p]["reclaim"] * flows[p].read_only_p for p in flows),
                            sum(sh[p]["reclaim"] * flows[p].read_only_p ** lru for p in flows) ** (1.0 / lru))
+    # The LRU lists, in one cgroup shared: each list's read-only odds weighted by what joins
+    # it. Single-process batches (separate cgroups) keep to the effective odds above.
+    cold_in = {p: flows[p].reclaim_per_s * flows[p].cold_list_share for p in flows}
+    hot_in = {p: flows[p].reclaim_per_s - cold_in[p] for p in flows}
+    wavg = lambda w, attr: (sum(w[p] * getattr(flows[p], attr) for p in flows)  # noqa: E731
+                            / np.maximum(sum(w.values()), 1e-12))
+    cold_share = np.where(mixed, sum(cold_in.values()) / np.maximum(reclaim, 1e-12), 0.0)
+    ro_cold = np.where(mixed & (sum(cold_in.values()) > 0), wavg(cold_in, "read_only_cold_p"), read_only_p)
+    ro_hot = np.where(mixed & (sum(hot_in.values()) > 0), wavg(hot_in, "read_only_hot_p"), read_only_p)
+    prom = {p: flows[p].promote_per_s for p in flows}
+    cold_prom = np.where(mixed, wavg(prom, "cold_promote_share"), 0.0)
     # P(a kswapd step is a THP): THP and LRU-batch steps of each process, weighted by its folios
     thp = sum(sh[p]["reclaim"] * L[f"{p}.large_folio_fraction"] for p in flows) / 512.0
     small = sum(sh[p]["reclaim"] * (1 - L[f"{p}.large_folio_fraction"]) for p in flows) / L["reclaim.lru_batch_pages"]
@@ -106,6 +117,10 @@ def combined(L: dict[str, np.ndarray], flows: dict[str, Flows]) -> tuple[Flows, 
                                                                   for f in flows.values())
                                    / np.maximum(fsum("refault_per_s"), 1e-12), fw.refault_lam_per_s),
         read_only_p=np.where(on & (reclaim > 0), read_only_p, fw.read_only_p),
+        cold_list_share=np.where(on & (reclaim > 0), cold_share, fw.cold_list_share),
+        cold_promote_share=np.where(on & (reclaim > 0), cold_prom, fw.cold_promote_share),
+        read_only_cold_p=np.where(on & (reclaim > 0), ro_cold, fw.read_only_cold_p),
+        read_only_hot_p=np.where(on & (reclaim > 0), ro_hot, fw.read_only_hot_p),
         write_faults_per_s=fsum("write_faults_per_s"),
         thp_step_p=np.where(on & (thp + small > 0), thp / np.maximum(thp + small, 1e-12), fw.thp_step_p),
         mask_cpus=np.where(on & (reclaim > 0), mask, fw.mask_cpus),

@@ -35,6 +35,10 @@ class Flows:
     reclaim_per_s: np.ndarray      # kswapd's outflow: demotions + evictions
     evict_share: np.ndarray
     read_only_p: np.ndarray        # P(a reclaimed small folio has only clean read-only PTEs)
+    cold_list_share: np.ndarray    # share of allocations joining the inactive LRU list (reclaimed first)
+    cold_promote_share: np.ndarray  # share of promotions that do (the cold set's)
+    read_only_cold_p: np.ndarray   # read_only_p of a folio reclaimed from the inactive list
+    read_only_hot_p: np.ndarray    # ... and from the active list
     write_faults_per_s: np.ndarray
     thp_step_p: np.ndarray         # P(a kswapd step reclaims a THP rather than an LRU batch)
     unit_ns: np.ndarray            # one unit of work with no flush overheads
@@ -204,6 +208,19 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     extra_ro = np.where(measured, ro, 0.0)
     read_only_p = np.where(reclaim > 0, (prom_hot * ro_hot + prom_cold * ro_cold + extra * extra_ro + refault * ro)
                            / np.maximum(reclaim, 1e-9), 0.0)
+    # kswapd's two LRU lists: the cold set's folios and fresh allocations join the
+    # inactive list, which reclaim empties first; the hot set's join the active one.
+    # Refaults split like the promotions they stand in for; measured surplus
+    # demotions are existing data, spread over both lists like the rest.
+    cold_prom = np.where(prom > 0, prom_cold / np.maximum(prom, 1e-12), 0.0)
+    refault_cold = refault * cold_prom
+    extra_cold = np.where(measured, 0.0, extra)
+    cold_in = prom_cold + extra_cold + refault_cold
+    hot_in = reclaim - cold_in
+    read_only_cold_p = np.where(cold_in > 0, (prom_cold * ro_cold + refault_cold * ro)
+                                / np.maximum(cold_in, 1e-12), read_only_p)
+    read_only_hot_p = np.where(hot_in > 0, (prom_hot * ro_hot + (extra - extra_cold) * extra_ro
+                                            + (refault - refault_cold) * ro) / np.maximum(hot_in, 1e-12), read_only_p)
     write_faults = np.where(wf > 0, prom * (1 - ro), 0.0)
 
 
@@ -228,7 +245,9 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
                  promote_per_s=prom, hint_faults_per_s=faults, alloc_per_s=alloc, reclaim_per_s=reclaim,
                  refault_per_s=refault, refault_lam_per_s=refault_lam,
                  evict_share=np.where(reclaim > 0, evict, 0.0),   # kswapd evicts this share of all it reclaims
-                 read_only_p=read_only_p, write_faults_per_s=write_faults, thp_step_p=thp_step_p,
+                 read_only_p=read_only_p, cold_list_share=np.where(reclaim > 0, cold_in / np.maximum(reclaim, 1e-12), 0.0),
+                 cold_promote_share=cold_prom, read_only_cold_p=read_only_cold_p, read_only_hot_p=read_only_hot_p,
+                 write_faults_per_s=write_faults, thp_step_p=thp_step_p,
                  unit_ns=unit_ns, unit_walk_ns=unit_walk_ns, unit_stall_ns=unit_stall_ns,
                  load_misses_per_unit=rp * miss, store_misses_per_unit=store_misses,
                  walk_ns=walk_ns, refill_load=refill_load, refill_store=refill_store, refill_code=refill_code,

@@ -48,6 +48,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     migrate_ns = L["machine.migrate_folio_ns"]
 
     one_cpu = L["machine.num_cpus"] <= 1
+    cold_pages = np.zeros(n)
     t = -warmup_s.astype(float).copy()
     end = window_s.astype(float)
     burst = np.zeros(n, bool)
@@ -164,7 +165,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(by_alloc, at, True, "alloc", alloc_path=by_alloc.astype(float))
         add_flush(by_write, at, True, "write_fault")
         add_flush(by_mf, at, True, "memory_failure")
-        return retire(hit, at)
+        return retire(hit, at + flush_wait * 1e-9)       # safe once the flush is done
 
     active = t < end
     while active.any():
@@ -183,18 +184,19 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             rr = 0.5 * (rr + reserve_rate(alloc, reserve))     # the phase's mean
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus,
                                                                 refill_rate(alloc, rr))
-            integrate_pending(quiet, np.minimum(first, span))
+            integrate_pending(quiet, np.minimum(first + flush_wait * 1e-9, span))
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
             free = free - released
             reserve = reserve + released
             tally.promoted += quiet * promote * inside(np.where(quiet, span, 0.0))
+            cold_pages = cold_pages + np.where(quiet, f.cold_list_share * alloc * span, 0.0)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
             free = np.where(quiet, np.minimum(free, f.wmark_high), free)
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
-            released = retire(woke_hold, t)
+            released = retire(woke_hold, t + flush_wait * 1e-9)
             free = free - released
             pcp_count = pcp_count + released
             spilled = np.minimum(np.ceil(np.maximum(pcp_count - f.pcp_high, 0) / f.pcp_batch) * f.pcp_batch, pcp_count)
@@ -215,7 +217,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             continue
         is_thp = rnd.uniform(_S_THP, step) < f.thp_step_p
         small = step & ~is_thp
-        e, ro_p = f.evict_share, f.read_only_p
+        e = f.evict_share
+        n_cold = np.where(small, np.minimum(cold_pages, lru), 0.0)
+        cold_pages = cold_pages - n_cold
+        ro_c, ro_h = f.read_only_cold_p, f.read_only_hot_p
+        ro_p = (n_cold * ro_c + (lru - n_cold) * ro_h) / lru
         z = rnd.normal(_S_EVICT, step)
         u_ro = rnd.uniform(_S_RO, step)
         z_dirty = rnd.normal(_S_DIRTY, step)
@@ -225,8 +231,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         w = 1.0 - ro_p
         dirty = np.where(ev > 0, np.clip(np.round(ev * w + np.sqrt(ev * w * ro_p) * z_dirty), 0, ev), 0.0)
         left = (ev > 0) & (u_last * ev < ev - dirty)
-        ro_dem = np.where(u_ro < ro_p ** dem, dem,
-                          np.where(u_ro < 1.0 - (1.0 - ro_p) ** dem, np.clip(np.round(dem * ro_p), 1.0, dem - 1.0), 0.0))
+        d_cold = dem * n_cold / lru
+        d_hot = dem - d_cold
+        ro_dem = np.where(u_ro < ro_c ** d_cold * ro_h ** d_hot, dem,
+                          np.where(u_ro < 1.0 - (1.0 - ro_c) ** d_cold * (1.0 - ro_h) ** d_hot,
+                                   np.clip(np.round(dem * ro_p), 1.0, dem - 1.0), 0.0))
         ro_dem = np.where(dem > 0, ro_dem, 0.0)
         pages = np.where(is_thp & step, 512.0, np.where(small, lru, 0.0))
         may_defer = defers & small & (free > f.wmark_min)
@@ -253,12 +262,18 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         rr = reserve_rate(alloc, reserve)
         allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
         take = alloc * span - promote * (span - allowed)
+        cold_pages = cold_pages + np.where(step, f.cold_list_share * alloc * span
+                                           - f.cold_promote_share * promote * (span - allowed), 0.0)
         step_alloc = np.where(span > 0, take / np.maximum(span, 1e-300), alloc)
         refills = refill_rate(step_alloc, rr)
 
         # events that fire for older pending pages while kswapd works
-        first, hit, by_alloc, by_write, by_mf = trigger_times(step, span, one_cpu, step_alloc / num_cpus, refills)
-        integrate_pending(step, np.minimum(first, span))
+        # kswapd's first flush, once done, retires what is pending; a thread pays it only before
+        fw_s = flush_wait * 1e-9
+        t_k = np.where(n_before > 0, fw_s, np.where(after, (n_before + 1.0) * fw_s, np.inf))
+        first, hit, by_alloc, by_write, by_mf = trigger_times(step, np.minimum(span, t_k), one_cpu,
+                                                              step_alloc / num_cpus, refills)
+        integrate_pending(step, np.minimum(np.minimum(first + fw_s, t_k), span))
         pp_at_flush = pending_pages()
         released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
         pp_before = pending_pages()
@@ -268,7 +283,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             add_flush(step & (nf > k), t, False)
         had = step & (pend_len > 0) & (n_before > 0)
         tally.triggers["piggyback"] += had & c
-        released = released + retire(had, t, keep_tags=True)
+        released = released + retire(had, t + fw_s, keep_tags=True)
         now_retired = step & cand & ~give_up & after
         # a write fault or memory failure during kswapd's flush pays the fresh deferral
         # (or an allocation taking a page tagged with the generation it reuses)
@@ -285,11 +300,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(raced & is_mf, t, True, "memory_failure", raced=True)
         add_flush(raced & is_wf, t, True, "write_fault", raced=True)
         add_flush(raced & ~is_mf & ~is_wf, t, True, "alloc", alloc_path=np.ones(n), raced=True)
-        released = released + retire(raced, t)
+        t_last = (n_before + 1.0 + np.where(raced, u_race / np.maximum(p_race, 1e-300), 0.0)) * fw_s
+        released = released + retire(raced, t + t_last)
         had = step & ~raced & (((pend_len > 0) & after) | now_retired)
         tally.triggers["piggyback"] += had & c & ~give_up
-        released = released + retire(had, t, keep_tags=True)
-        age = (n_before + 1.0) * flush_wait * 1e-9
+        released = released + retire(had, t + t_last, keep_tags=True)
+        age = t_last
         tally.pending_page_s += now_retired * k_def * inside(age)
         tally.pending_peak = np.maximum(tally.pending_peak, np.where(
             now_retired & c, k_def + np.where(n_before == 0, pp_before, 0.0), 0.0))
@@ -302,15 +318,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.demoted += c * np.where(is_thp, 512.0, dem)
         tally.evicted += c * ev
         # a thread's flush during the step covers the step's own deferral too
-        covered = survive & hit
+        covered = survive & hit & (n_before == 0)
         at = t + first
-        ins = np.where(covered, inside(np.where(covered, first, 0.0)), 0.0)
+        ins = np.where(covered, inside(np.where(covered, first + fw_s, 0.0)), 0.0)
         tally.pending_page_s += deferred_pages * ins
         cc = covered & counting(at)
         tally.pending_peak = np.maximum(tally.pending_peak, np.where(cc, pp_at_flush + deferred_pages, 0.0))
         tally.stale_pages += cc * deferred_pages
-        tally.stale_page_s += cc * deferred_pages * np.where(cc, first, 0.0)
-        np.add.at(tally.stale_hist, (lanes[cc], np.searchsorted(STALE_BINS_US, first[cc] * 1e6)), deferred_pages[cc])
+        tally.stale_page_s += cc * deferred_pages * np.where(cc, first + fw_s, 0.0)
+        np.add.at(tally.stale_hist, (lanes[cc], np.searchsorted(STALE_BINS_US, (first + fw_s)[cc] * 1e6)),
+                  deferred_pages[cc])
         deferred_pages = np.where(covered, 0.0, deferred_pages)
         survive = survive & ~covered
         add_pending(survive, t, deferred_pages)       # pending from the unmapping at the step's start

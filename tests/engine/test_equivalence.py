@@ -85,7 +85,7 @@ CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")
 # Where the two models still disagree (see docs/reference-model.md, "Equivalence"):
 KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("default_all_policies", "migrc_hold"): (
-        "3 outside; stale_window_us_p99 8.21e+03 vs 1.22e+04 +-2.6e+03 (-32.66%); pending_pages_peak 508 vs "
+        "3 outside; stale_window_us_p99 9.3e+03 vs 1.34e+04 +-1.6e+03 (-30.70%); pending_pages_peak 508 vs "
         "587 +-43 (-13.41%); held_mib_peak 1.98 vs 2.29 +-0.17 (-13.41%)"),
     ("default_all_policies", "no_batch"): (
         "16 outside; tlb_shootdowns 8.05e+08 vs 6.56e+08 +-1.3e+08 (+22.83%); pgdemote_kswapd 5.49e+07 vs "
@@ -94,10 +94,10 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "20 outside; tlb_shootdowns 4.48e+08 vs 3.44e+08 +-9.7e+06 (+30.09%); pgdemote_kswapd 9.86e+07 vs "
         "7.53e+07 +-2.6e+06 (+30.94%); numa_pages_migrated 8.33e+07 vs 6.85e+07 +-1.2e+06 (+21.70%)"),
     ("evict_high", "luf"): (
-        "23 outside; tlb_shootdowns 3.1e+07 vs 2.78e+07 +-1.2e+06 (+11.47%); pgdemote_kswapd 5.5e+07 vs "
-        "4.76e+07 +-1.9e+06 (+15.49%); runtime_s 878 vs 861 +-3.7 (+1.93%)"),
+        "25 outside; tlb_shootdowns 3.08e+07 vs 2.78e+07 +-1.2e+06 (+10.93%); pgdemote_kswapd 5.49e+07 vs "
+        "4.76e+07 +-1.9e+06 (+15.44%); runtime_s 877 vs 861 +-3.7 (+1.89%)"),
     ("evict_high", "migrc"): (
-        "27 outside; tlb_shootdowns 4.81e+08 vs 3.83e+08 +-1.9e+07 (+25.53%); pgdemote_kswapd 1.03e+08 vs "
+        "28 outside; tlb_shootdowns 4.81e+08 vs 3.83e+08 +-1.9e+07 (+25.53%); pgdemote_kswapd 1.03e+08 vs "
         "7.89e+07 +-4.2e+06 (+30.03%); numa_pages_migrated 8.67e+07 vs 7.15e+07 +-2.9e+06 (+21.19%)"),
     ("lru_batch_1", "batched"): (
         "17 outside; tlb_shootdowns 6.53e+10 vs 5.51e+10 +-9.1e+09 (+18.41%); pgdemote_kswapd 4.45e+09 vs "
@@ -109,42 +109,41 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "16 outside; tlb_shootdowns 8.06e+08 vs 6.58e+08 +-1.3e+08 (+22.39%); pgdemote_kswapd 5.49e+07 vs "
         "4.49e+07 +-8.9e+06 (+22.44%); numa_pages_migrated 5.79e+07 vs 4.57e+07 +-8.4e+06 (+26.87%)"),
     ("lru_batch_512", "luf"): (
-        "1 outside; stale_window_us_p99 1.33e+03 vs 962 +-2.5e+02 (+38.22%)"),
+        "1 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.66%)"),
     ("lru_batch_512", "migrc"): (
-        "1 outside; stale_window_us_p99 1.33e+03 vs 962 +-2.5e+02 (+38.22%)"),
+        "1 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.66%)"),
     ("many_cpus", "batched"): (
         "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-1.3e+05 (-1.40%)"),
     ("many_cpus", "luf"): (
-        "2 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%); stale_window_us_mean 728 vs "
-        "877 +-1.3e+02 (-16.97%)"),
+        "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%)"),
     ("many_cpus", "migrc"): (
-        "2 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%); stale_window_us_mean 728 vs "
-        "877 +-1.3e+02 (-16.97%)"),
+        "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%)"),
+    ("memory_failures", "migrc"): (
+        "1 outside; stale_window_us_p99 840 vs 720 +-69 (+16.65%)"),
     ("memory_failures", "migrc_hold"): (
-        "15 outside; tlb_shootdowns 1.89e+06 vs 3.47e+06 +-1.4e+06 (-45.65%); deferred_give_up 3.07e+03 vs "
-        "4.2e+04 +-1.5e+04 (-92.69%); initiator_wait_s 0.124 vs 0.232 +-0.095 (-46.49%)"),
+        "16 outside; tlb_shootdowns 1.88e+06 vs 3.47e+06 +-1.4e+06 (-45.78%); deferred_give_up 3.07e+03 vs "
+        "4.2e+04 +-1.5e+04 (-92.69%); initiator_wait_s 0.124 vs 0.232 +-0.095 (-46.62%)"),
     ("mostly_read_only_writes", "luf"): (
-        "4 outside; deferred_flush_alloc 1.83e+04 vs 3.39e+04 +-1.6e+04 (-46.09%); stale_window_us_p99 63.7 "
-        "vs 46.7 +-8.2 (+36.59%); pending_pages_mean 1.03 vs 0.95 +-0.069 (+8.44%)"),
+        "4 outside; alloc_flush_ns_per_s 3.35e+05 vs 6.57e+05 +-3.1e+05 (-49.01%); deferred_flush_alloc "
+        "1.73e+04 vs 3.39e+04 +-1.6e+04 (-49.00%); stale_window_us_p99 66.8 vs 46.4 +-13 (+44.07%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "4 outside; deferred_flush_alloc 1.83e+04 vs 3.39e+04 +-1.6e+04 (-46.09%); stale_window_us_p99 63.7 "
-        "vs 46.7 +-8.2 (+36.59%); pending_pages_mean 1.03 vs 0.95 +-0.069 (+8.44%)"),
+        "4 outside; alloc_flush_ns_per_s 3.35e+05 vs 6.57e+05 +-3.1e+05 (-49.01%); deferred_flush_alloc "
+        "1.73e+04 vs 3.39e+04 +-1.6e+04 (-49.00%); stale_window_us_p99 66.8 vs 46.4 +-13 (+44.07%)"),
     ("one_cpu", "batched"): (
         "13 outside; pgdemote_kswapd 1.01e+09 vs 1.05e+09 +-3.4e+07 (-3.46%); runtime_s 1.64e+04 vs 1.65e+04 "
         "+-1.2e+02 (-0.76%); tlb_full_flushes 3.17e+07 vs 3.29e+07 +-1e+06 (-3.54%)"),
     ("one_cpu", "migrc"): (
-        "16 outside; pgdemote_kswapd 9.63e+08 vs 9.97e+08 +-3e+07 (-3.36%); runtime_s 1.55e+04 vs 1.56e+04 "
-        "+-78 (-0.66%); stale_window_us_p99 446 vs 365 (exact) (+22.23%)"),
+        "17 outside; pgdemote_kswapd 9.63e+08 vs 9.97e+08 +-3e+07 (-3.36%); runtime_s 1.55e+04 vs 1.56e+04 "
+        "+-78 (-0.66%); stale_window_us_p50 82.2 vs 74.6 +-5.6 (+10.18%)"),
     ("pressure", "batched"): (
         "1 outside; numa_pages_migrated 5.2e+07 vs 5.14e+07 +-4.1e+05 (+1.26%)"),
     ("pressure", "migrc"): (
-        "4 outside; deferred_flush_piggyback 5e+06 vs 1.86e+06 +-1.4e+05 (+168.65%); pending_pages_peak 11 vs"
-        " 31.2 +-0.67 (-64.71%); stale_window_us_p99 15.4 vs 27.4 (exact) (-43.77%)"),
+        "7 outside; deferred_flush_alloc 2.1e+05 vs 3.13e+05 +-7.1e+04 (-33.00%); alloc_flush_ns_per_s "
+        "3.48e+06 vs 5.18e+06 +-1.1e+06 (-32.74%); pending_pages_peak 26 vs 31.2 +-0.67 (-16.58%)"),
     ("small_fast_node", "migrc"): (
-        "2 outside; stale_window_us_p50 175 vs 205 (exact) (-14.59%); initiator_wait_s 0.409 vs 0.455 +-0.042"
-        " (-10.04%)"),
+        "1 outside; initiator_wait_s 0.407 vs 0.455 +-0.042 (-10.39%)"),
     ("thp_half", "migrc"): (
-        "1 outside; deferred_flush_piggyback 3.64e+04 vs 0 (exact) (+inf%)"),
+        "1 outside; stale_window_us_p50 244 vs 278 +-22 (-11.99%)"),
 }
 
 
