@@ -30,8 +30,8 @@ from .rng import LaneRandom, draw_uniform
 from .steady import Flows
 
 from .flush_events import (
-    add_flush, drain_swap, in_window, integrate, owed, pending_pages, refill_rate, reserve_rate, retire, split_batch,
-    tagged_alloc_rate, thread_flush, trigger,
+    add_flush, drain_reserve, drain_swap, in_window, integrate, old_tag_rate, owed, pending_pages, refill_rate,
+    reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -110,6 +110,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if not burst:
                 # quiet phase: allocations take free memory down to the high watermark
                 rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
+                reserve0 = reserve
                 if alloc > 0:
                     # the reserve serves part of the allocations until it runs out; the rest
                     # (then all) take buddy pages
@@ -117,18 +118,20 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     until_empty = reserve / max(rr, 1e-12)
                     if (alloc - rr) * until_empty >= drop:
                         span = drop / max(alloc - rr, 1e-12)
-                        reserve = max(reserve - rr * span, 0.0)
+                        used = rr * span
                     else:
                         span = until_empty + (drop - (alloc - rr) * until_empty) / alloc
-                        reserve = 0.0
+                        used = reserve
                 else:
                     span = end - t + 1e-9
+                    used = 0.0
                 # refills run at the phase's mean rate: the reserve drains through it
-                rr = 0.5 * (rr + reserve_rate(alloc, reserve, num_cpus, pcp_high))
+                rr = 0.5 * (rr + reserve_rate(alloc, max(reserve - used, 0.0), num_cpus, pcp_high))
                 first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc,
-                                      refill_rate(alloc, rr, num_cpus, pcp_batch))
+                                      refill_rate(alloc, rr, num_cpus, pcp_batch), old_tag_rate(st, rr, reserve0))
                 c = (t >= 0) & (t < end)
                 integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
+                reserve = drain_reserve(st, reserve, used)
                 reserve += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
                 o[O_PROMOTED] += promote * in_window(t, span, end)
                 cold_pages += cold_share * alloc * span
@@ -155,7 +158,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 reserve += pcp_count
                 # the thread on kswapd's new CPU drains its pcp between refills of `batch` pages
                 pcp_count = draw_uniform(key, ctr, _S_PCP, i) * pcp_batch
-                reserve = max(reserve - pcp_count, 0.0)
+                reserve = drain_reserve(st, reserve, pcp_count)
                 burst = (st[P_FREE] < wpromo) & migrating
                 if not t < end:
                     break
@@ -215,7 +218,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # or migrate_pages_batch()'s; a thread can only pay it before then
             fw_s = flush_wait * 1e-9
             t_k = fw_s if n_before > 0 else ((n_before + 1.0) * fw_s if after else np.inf)
-            first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills)
+            old_rate = old_tag_rate(st, rr, reserve)
+            first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills, old_rate)
             c = (t >= 0) & (t < end)
             integrate(o, st, pend_n, t, min(first + fw_s, t_k, span), end)
             pp_at_flush = pending_pages(st, pend_n)
@@ -242,7 +246,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # earlier flushes retired, which this deferral reuses (check_migrc_flush()).
             r_mf = P_i[I_MF]
             r_wf = r_mf + P_i[I_WRITE]
-            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu)
+            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu, old_rate)
             p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
             u_race = draw_uniform(key, ctr, _S_RACE, i)
             raced = now_retired & (u_race < p_race)
@@ -350,7 +354,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
             o[O_PROMOTED] += promote * in_window(t, allowed, end)
             from_reserve = min(rr * span, reserve, take)
-            reserve -= from_reserve
+            reserve = drain_reserve(st, reserve, from_reserve)
             take -= from_reserve
             to_buddy = freed if is_thp else spilled
             st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take

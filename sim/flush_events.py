@@ -89,18 +89,19 @@ def pending_pages(st, pend_n):
 
 
 @njit(cache=True)
-def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate):
+def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate, old_rate):
     """Time to the first event that forces the pending flush, and its kind (_K_*).
 
     `alloc` is the allocation rate (pages/s) and `refill_rate` the rate of pcp
     refills from buddy (see `refill_rate`); `own_cpu_runs`: the thread on kswapd's CPU
-    allocates, popping the pending pages kswapd freed there."""
+    allocates, popping the pending pages kswapd freed there; `old_rate`: allocations that
+    take a pending page left on an earlier kswapd CPU's list (see `old_tag_rate`)."""
     if not (owed(st) and tagged_pages(st) > 0):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
     per_cpu_alloc = alloc / num_cpus
     t_alloc = np.inf
-    e = draw_exponential(key, ctr, _S_TRIG, i, per_cpu_alloc)
+    e = draw_exponential(key, ctr, _S_TRIG, i, old_rate)
     if not hold and st[P_OLD] > 0:
         t_alloc = e
     if own_cpu_runs:  # once the burst is over, or all along when it is the only CPU
@@ -123,7 +124,7 @@ def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate
 
 
 @njit(cache=True)
-def tagged_alloc_rate(st, hold, alloc, refills, num_cpus, own_cpu_runs):
+def tagged_alloc_rate(st, hold, alloc, refills, num_cpus, own_cpu_runs, old_rate):
     """Allocations per second that take a free page carrying the live generation: the
     thread of an old kswapd CPU popping its pcp list's head (or of kswapd's CPU, when it
     runs there too), or a pcp refill from an uncovered buddy head (the rates `trigger`
@@ -132,7 +133,7 @@ def tagged_alloc_rate(st, hold, alloc, refills, num_cpus, own_cpu_runs):
         return 0.0
     r = 0.0
     if st[P_OLD] > 0:
-        r += alloc / num_cpus
+        r += old_rate
     if own_cpu_runs and st[P_PCP] > 0:
         r += alloc / num_cpus
     if st[P_BUDDY] > 0 and st[P_COVER] <= 0:
@@ -191,6 +192,26 @@ def thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
             o[O_T_MF] += 1.0
     # what was pending is safe once the flush is done
     return retire(o, hist, st, pend_t, pend_n, at + P_i[I_FLUSH_WAIT] * 1e-9, c, bins)
+
+
+@njit(cache=True)
+def old_tag_rate(st, rr, reserve):
+    """Allocations per second that take a tagged page from an earlier kswapd CPU's list.
+
+    Those lists are the reserve (see `reserve_rate`), served at `rr` pages/s; their
+    tagged pages are mixed in with the rest (each batch freed its clean folios, then its
+    deferred ones), so an allocation from them takes one in their proportion.
+    """
+    return rr * min(st[P_OLD] / max(reserve, 1e-9), 1.0)
+
+
+@njit(cache=True)
+def drain_reserve(st, reserve, pages):
+    """The reserve loses `pages`; its tagged pages go in proportion (taken harmlessly,
+    while no deferral waits on their generation, or the trigger would have fired)."""
+    left = max(reserve - pages, 0.0)
+    st[P_OLD] *= left / reserve if reserve > 0 else 0.0
+    return left
 
 
 @njit(cache=True)

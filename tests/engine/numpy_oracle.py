@@ -116,11 +116,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
         return (pend_n * live).sum(1)
 
-    def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate):
+    def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate, old_rate):
         """Time to the first event that forces the pending flush, and which kind."""
         has = active & (pend_len > 0) & (tagged_pages() > 0)
         nohold = ~hold
-        t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, per_cpu_alloc, has), np.inf)
+        t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, old_rate, has), np.inf)
         # kswapd's CPU runs the workload again once the burst is over (or all along, alone)
         own = has & own_cpu_runs
         t_own = np.where(own & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, own), np.inf)
@@ -138,6 +138,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     def reserve_rate(alloc, reserve):
         holders = np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 1.0))
         return np.minimum(alloc, alloc / num_cpus * holders)
+
+    def old_tag_rate(rr, reserve):
+        return rr * np.minimum(old_pend / np.maximum(reserve, 1e-9), 1.0)
+
+    def drain_reserve(mask, reserve, pages):
+        """The reserve loses `pages`; its tagged pages go in proportion."""
+        left = np.maximum(reserve - pages, 0.0)
+        old_pend[:] = np.where(mask, old_pend * np.where(reserve > 0, left / np.maximum(reserve, 1e-300), 0.0),
+                               old_pend)
+        return np.where(mask, left, reserve)
 
     def refill_rate(alloc, rr):
         return np.maximum(alloc * np.maximum(num_cpus - 1.0, 0.0) / num_cpus - rr, 0.0) / f.pcp_batch
@@ -173,18 +183,19 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         quiet = active & ~burst
         if quiet.any():
             rr = reserve_rate(alloc, reserve)
+            reserve0 = reserve.copy()
             drop = np.maximum(free - f.wmark_high, 0.0)
             until_empty = reserve / np.maximum(rr, 1e-12)
             lasts = (alloc - rr) * until_empty >= drop
             span = np.where(lasts, drop / np.maximum(alloc - rr, 1e-12),
                             until_empty + (drop - (alloc - rr) * until_empty) / np.maximum(alloc, 1e-300))
             span = np.where(alloc > 0, span, end - t + 1e-9)
-            reserve = np.where(quiet & (alloc > 0), np.where(lasts, np.maximum(reserve - rr * span, 0.0), 0.0),
-                               reserve)
-            rr = 0.5 * (rr + reserve_rate(alloc, reserve))     # the phase's mean
+            used = np.where(quiet & (alloc > 0), np.where(lasts, rr * span, reserve), 0.0)
+            rr = 0.5 * (rr + reserve_rate(alloc, np.maximum(reserve - used, 0.0)))     # the phase's mean
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus,
-                                                                refill_rate(alloc, rr))
+                                                                refill_rate(alloc, rr), old_tag_rate(rr, reserve0))
             integrate_pending(quiet, np.minimum(first + flush_wait * 1e-9, span))
+            reserve = drain_reserve(quiet, reserve, used)
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
             free = free - released
             reserve = reserve + released
@@ -207,7 +218,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             pcp_pend[quiet] = 0.0
             reserve = np.where(quiet, reserve + pcp_count, reserve)
             pcp_count[quiet] = rnd.uniform(_S_PCP, quiet)[quiet] * f.pcp_batch[quiet]
-            reserve = np.where(quiet, np.maximum(reserve - pcp_count, 0.0), reserve)
+            reserve = drain_reserve(quiet, reserve, pcp_count)
             burst = np.where(quiet, free < f.wmark_promo, burst)
             burst &= f.migrating
             active = t < end
@@ -271,8 +282,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # kswapd's first flush, once done, retires what is pending; a thread pays it only before
         fw_s = flush_wait * 1e-9
         t_k = np.where(n_before > 0, fw_s, np.where(after, (n_before + 1.0) * fw_s, np.inf))
+        old_rate = old_tag_rate(rr, reserve)
         first, hit, by_alloc, by_write, by_mf = trigger_times(step, np.minimum(span, t_k), one_cpu,
-                                                              step_alloc / num_cpus, refills)
+                                                              step_alloc / num_cpus, refills, old_rate)
         integrate_pending(step, np.minimum(np.minimum(first + fw_s, t_k), span))
         pp_at_flush = pending_pages()
         released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
@@ -287,7 +299,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         now_retired = step & cand & ~give_up & after
         # a write fault or memory failure during kswapd's flush pays the fresh deferral
         # (or an allocation taking a page tagged with the generation it reuses)
-        tag_alloc = np.where(hold, 0.0, np.where(old_pend > 0, step_alloc / num_cpus, 0.0)
+        tag_alloc = np.where(hold, 0.0, np.where(old_pend > 0, old_rate, 0.0)
                              + np.where(one_cpu & (pcp_pend > 0), step_alloc / num_cpus, 0.0)
                              + np.where((buddy_pend > 0) & (buddy_cover <= 0), refills, 0.0))
         r_wf = write_rate + mf_rate
@@ -364,7 +376,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
 
         tally.promoted += step * promote * inside(allowed)
         from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
-        reserve = reserve - from_reserve
+        reserve = drain_reserve(step, reserve, from_reserve)
         take = take - from_reserve
         to_buddy = np.where(is_thp, freed, spilled) * step
         free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take
