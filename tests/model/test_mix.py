@@ -61,13 +61,14 @@ def test_in_separate_cgroups_the_writers_write_faults_still_flush_the_pending_wo
     """Its own batches stay all read-only and are deferred, but v9's do_wp_page calls
     migrc_flush() for any process, so the writer's write faults pay them at once.
     Together, the writer's folios make every batch flush at once: no deferral outlives
-    its batch (a write fault may still pay one during kswapd's flush, as in the reference):
-    never more than one batch's read-only folios are pending, and only until its flush."""
+    its batch (a write fault, or an allocation of a page tagged with the generation the
+    deferral reuses, may still pay one during kswapd's flush, as in the reference): never
+    more than one batch's read-only folios are pending, and only until its flush."""
     together = _run({**WRITER, "same_memcg": True})[1]
     apart = _run({**WRITER, "same_memcg": False})[1]
     batch = sim.SimParams().reclaim.lru_batch_pages
-    assert 0 < together["pending_pages_peak"] <= batch and together["deferred_flush_alloc"] == 0
-    assert together["stale_window_us_p99"] < apart["stale_window_us_p99"]
+    assert 0 < together["pending_pages_peak"] <= batch < apart["pending_pages_peak"]
+    assert together["stale_window_us_p99"] < 0.5 * apart["stale_window_us_p99"]
     assert apart["pending_pages_mean"] > 0
     assert apart["deferred_flush_write_fault"] > 10 * apart["deferred_flush_alloc"]
 
