@@ -40,7 +40,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
-    P_OLD, P_PCP, P_THREAD_FLUSHES, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_GIVEUP, _S_PCP, _S_RACE, _S_THP,
+    P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_PCP, _S_RACE, _S_THP,
     kernel_inputs,
 )
 
@@ -101,6 +101,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         # the window sees no drift from the start
         reserve = pcp_high * max(num_cpus - 1, 0.0) / 5
         st[:] = 0.0
+        st[P_FLUSH_END] = -np.inf
         st[P_FREE] = wpromo
         pend_t[:] = 0.0
         pend_n[:] = 0.0
@@ -177,8 +178,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # read-only folios handed to migrc (LUF: the clean evicted ones too)
             k_def = ro_dem + ((ev - dirty) if luf else 0.0) if may_defer else 0.0
             cand = k_def > 0
-            u_g = draw_uniform(key, ctr, _S_GIVEUP, i)
-            give_up = cand & (u_g < min(1.0, st[P_THREAD_FLUSHES] / max(t + warmup, 1e-9) * flush_wait * 1e-9))
+            # migrc_add_pending_ubc() gives up while a thread's deferred flush is running
+            # (on_flushing): one that started before this batch was unmapped, after the
+            # dirty evictions' flushes
+            give_up = cand & (t + dirty * flush_wait * 1e-9 < st[P_FLUSH_END])
             if luf and cand:
                 left = False      # the clean evicted folios went to the deferred batch
             # flushes in shrink_folio_list()'s loop (dirty evictions), then migrate_pages_batch()'s

@@ -19,7 +19,7 @@ from .flush_layout import (  # compiled in as constants
     I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
     O_HELD_PEAK, O_HELD_S, O_PEND_PEAK, O_PEND_S, O_REFAULTED, O_REMOTE, O_STALE_PAGES, O_STALE_S, O_TARGETS,
     O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD, P_PCP,
-    P_THREAD_FLUSHES, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_RO, _S_TRIG, _S_TRIG2,
+    P_FLUSH_END, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_RO, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4,
 )
 
@@ -180,7 +180,7 @@ def thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins):
     at = t + first
     c = (at >= 0) & (at < P_i[I_WINDOW])
     add_flush(o, P_i, c)
-    st[P_THREAD_FLUSHES] += 1.0
+    st[P_FLUSH_END] = at + P_i[I_FLUSH_WAIT] * 1e-9
     if c:
         o[O_THREAD_WAIT] += P_i[I_FLUSH_WAIT]
         if kind == _K_ALLOC:

@@ -20,7 +20,7 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_GIVEUP, _S_LAST, _S_PCP, _S_RACE, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_RACE, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4,
     STALE_BINS_US, FlushTally, _flush_costs)
 
@@ -60,7 +60,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_len = np.zeros(n, dtype=np.int64)
     lanes = np.arange(n)
-    thread_flush_count = np.zeros(n)
+    flush_end = np.full(n, -np.inf)      # when the last thread-paid deferred flush is done
 
     def counting(at):
         return (at >= 0) & (at < end)
@@ -72,7 +72,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.remote_flushes += c * p_any
         if by_thread:
             tally.thread_wait_ns += c * flush_wait
-            thread_flush_count[:] += mask & (not raced)   # a race's flush ends with kswapd's
+            if not raced:       # a race's flush ends with kswapd's
+                flush_end[:] = np.where(mask, at + flush_wait * 1e-9, flush_end)
         else:
             tally.kswapd_flush_wait_ns += c * flush_wait
         if alloc_path is not None:
@@ -252,8 +253,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         may_defer = defers & small & (free > f.wmark_min)
         k_def = np.where(may_defer, ro_dem + np.where(luf, ev - dirty, 0.0), 0.0)
         cand = k_def > 0
-        give_up = cand & (rnd.uniform(_S_GIVEUP, step) <
-                          np.minimum(1.0, thread_flush_count / np.maximum(t + warmup_s, 1e-9) * flush_wait * 1e-9))
+        give_up = cand & (t + dirty * flush_wait * 1e-9 < flush_end)   # a thread's flush is running
         left = left & ~(luf & cand)
         n_before = dirty
         after = ((dem - np.where(may_defer, ro_dem, 0.0)) > 0) | left | give_up

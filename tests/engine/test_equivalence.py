@@ -79,7 +79,7 @@ CONFIGS = {
 }
 CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")}
 
-# (config, policy) -> the measured gap (2026-11-26, sim 0.6.1, 6 reference vs 24 fast seeds, window 0.1 s):
+# (config, policy) -> the measured gap (2026-11-26, sim 0.7.0, 6 reference vs 24 fast seeds, window 0.1 s):
 # "N outside; metric fast vs reference +-99% half-width (relative gap)". The full set runs
 # green with these as strict xfails, so a fix shows up as an XPASS failure and its mark goes.
 # Where the two models still disagree (see docs/reference-model.md, "Equivalence"):
@@ -94,8 +94,8 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "20 outside; tlb_shootdowns 4.48e+08 vs 3.44e+08 +-9.7e+06 (+30.09%); pgdemote_kswapd 9.86e+07 vs "
         "7.53e+07 +-2.6e+06 (+30.94%); numa_pages_migrated 8.33e+07 vs 6.85e+07 +-1.2e+06 (+21.70%)"),
     ("evict_high", "luf"): (
-        "25 outside; tlb_shootdowns 3.08e+07 vs 2.78e+07 +-1.2e+06 (+10.89%); pgdemote_kswapd 5.49e+07 vs "
-        "4.76e+07 +-1.9e+06 (+15.44%); runtime_s 877 vs 861 +-3.7 (+1.89%)"),
+        "25 outside; tlb_shootdowns 3.08e+07 vs 2.78e+07 +-1.2e+06 (+10.95%); pgdemote_kswapd 5.5e+07 vs "
+        "4.76e+07 +-1.9e+06 (+15.57%); runtime_s 877 vs 861 +-3.7 (+1.91%)"),
     ("evict_high", "migrc"): (
         "28 outside; tlb_shootdowns 4.81e+08 vs 3.83e+08 +-1.9e+07 (+25.50%); pgdemote_kswapd 1.03e+08 vs "
         "7.89e+07 +-4.2e+06 (+30.02%); numa_pages_migrated 8.67e+07 vs 7.15e+07 +-2.9e+06 (+21.18%)"),
@@ -103,8 +103,8 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "17 outside; tlb_shootdowns 6.53e+10 vs 5.51e+10 +-9.1e+09 (+18.41%); pgdemote_kswapd 4.45e+09 vs "
         "3.76e+09 +-6.2e+08 (+18.46%); numa_pages_migrated 4.69e+09 vs 3.82e+09 +-5.7e+08 (+22.73%)"),
     ("lru_batch_1", "migrc"): (
-        "18 outside; tlb_shootdowns 3.36e+06 vs 2.02e+06 +-4.6e+05 (+66.26%); runtime_s 742 vs 739 +-0.96 "
-        "(+0.36%); deferred_give_up 1.13e+05 vs 1.85e+04 +-1.5e+04 (+513.88%)"),
+        "2 outside; stale_window_us_p50 462 vs 403 +-50 (+14.50%); stale_window_us_mean 507 vs 449 +-33 "
+        "(+12.94%)"),
     ("lru_batch_1", "no_batch"): (
         "16 outside; tlb_shootdowns 8.06e+08 vs 6.58e+08 +-1.3e+08 (+22.39%); pgdemote_kswapd 5.49e+07 vs "
         "4.49e+07 +-8.9e+06 (+22.44%); numa_pages_migrated 5.79e+07 vs 4.57e+07 +-8.4e+06 (+26.87%)"),
@@ -114,21 +114,17 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "1 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.66%)"),
     ("many_cpus", "batched"): (
         "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-1.3e+05 (-1.40%)"),
-    ("many_cpus", "luf"): (
-        "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%)"),
-    ("many_cpus", "migrc"): (
-        "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-5.6e+04 (-0.52%)"),
     ("memory_failures", "migrc"): (
-        "1 outside; stale_window_us_p99 840 vs 720 +-69 (+16.65%)"),
+        "1 outside; stale_window_us_p99 860 vs 720 +-69 (+19.47%)"),
     ("memory_failures", "migrc_hold"): (
-        "16 outside; tlb_shootdowns 1.88e+06 vs 3.47e+06 +-1.4e+06 (-45.78%); deferred_give_up 3.07e+03 vs "
-        "4.2e+04 +-1.5e+04 (-92.69%); initiator_wait_s 0.124 vs 0.232 +-0.095 (-46.62%)"),
+        "4 outside; deferred_give_up 2.37e+04 vs 4.2e+04 +-1.5e+04 (-43.59%); stale_window_us_p50 410 vs 312 "
+        "+-50 (+31.51%); pending_pages_peak 332 vs 405 +-54 (-18.09%)"),
     ("mostly_read_only_writes", "luf"): (
-        "3 outside; stale_window_us_p99 66.8 vs 46.4 +-13 (+44.10%); pending_pages_mean 1.02 vs 0.95 +-0.069 "
-        "(+7.79%); pending_pages_peak 65.1 vs 62 +-1.5 (+5.04%)"),
+        "3 outside; stale_window_us_p99 66.8 vs 46.4 +-13 (+44.09%); pending_pages_mean 1.02 vs 0.95 +-0.069 "
+        "(+7.81%); pending_pages_peak 65.1 vs 62 +-1.5 (+5.04%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "3 outside; stale_window_us_p99 66.8 vs 46.4 +-13 (+44.10%); pending_pages_mean 1.02 vs 0.95 +-0.069 "
-        "(+7.79%); pending_pages_peak 65.1 vs 62 +-1.5 (+5.04%)"),
+        "3 outside; stale_window_us_p99 66.8 vs 46.4 +-13 (+44.09%); pending_pages_mean 1.02 vs 0.95 +-0.069 "
+        "(+7.81%); pending_pages_peak 65.1 vs 62 +-1.5 (+5.04%)"),
     ("one_cpu", "batched"): (
         "13 outside; pgdemote_kswapd 1.01e+09 vs 1.05e+09 +-3.4e+07 (-3.46%); runtime_s 1.64e+04 vs 1.65e+04 "
         "+-1.2e+02 (-0.76%); tlb_full_flushes 3.17e+07 vs 3.29e+07 +-1e+06 (-3.54%)"),
@@ -141,10 +137,10 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "7 outside; deferred_flush_alloc 2.08e+05 vs 3.13e+05 +-7.1e+04 (-33.61%); alloc_flush_ns_per_s "
         "3.45e+06 vs 5.18e+06 +-1.1e+06 (-33.35%); pending_pages_peak 26 vs 31.2 +-0.67 (-16.58%)"),
     ("small_fast_node", "migrc"): (
-        "1 outside; initiator_wait_s 0.408 vs 0.455 +-0.042 (-10.25%)"),
+        "1 outside; initiator_wait_s 0.4 vs 0.455 +-0.042 (-11.92%)"),
     ("thp_half", "migrc"): (
-        "2 outside; stale_window_us_p50 235 vs 278 +-22 (-15.51%); pending_pages_peak 481 vs 505 +-21 "
-        "(-4.75%)"),
+        "14 outside; tlb_shootdowns 1.64e+06 vs 1.36e+06 +-2.6e+05 (+21.24%); deferred_give_up 8.87e+03 vs "
+        "2.44e+03 +-6.2e+03 (+263.01%); initiator_wait_s 0.108 vs 0.0889 +-0.017 (+21.41%)"),
 }
 
 
