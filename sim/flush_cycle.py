@@ -14,11 +14,11 @@ write fault, by a memory failure, or is covered ("piggyback") by any normal
 flush of the same mm.
 
 The loop over lanes and steps runs in `_cycles_kernel` (numba, compiled once and
-cached on disk); the events it is made of are in flush_events.py. It replaced a numpy lock-step loop over all lanes, which was
-bound by Python overhead (~150 numpy calls per step); that loop survives as the
-test oracle in tests/engine/numpy_oracle.py, and the kernel reproduces it draw
-for draw. Lanes are independent: a lane's tally depends only on its own
-parameters and seed.
+cached on disk); the events it is made of are in flush_events.py. It replaced a
+numpy lock-step loop over all lanes, which was bound by Python overhead (~150
+numpy calls per step); that loop survives as the test oracle in
+tests/engine/numpy_oracle.py, and the kernel reproduces it draw for draw. Lanes
+are independent: a lane's tally depends only on its own parameters and seed.
 """
 
 from __future__ import annotations

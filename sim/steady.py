@@ -245,7 +245,8 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
                  promote_per_s=prom, hint_faults_per_s=faults, alloc_per_s=alloc, reclaim_per_s=reclaim,
                  refault_per_s=refault, refault_lam_per_s=refault_lam,
                  evict_share=np.where(reclaim > 0, evict, 0.0),   # kswapd evicts this share of all it reclaims
-                 read_only_p=read_only_p, cold_list_share=np.where(reclaim > 0, cold_in / np.maximum(reclaim, 1e-12), 0.0),
+                 read_only_p=read_only_p,
+                 cold_list_share=np.where(reclaim > 0, cold_in / np.maximum(reclaim, 1e-12), 0.0),
                  cold_promote_share=cold_prom, read_only_cold_p=read_only_cold_p, read_only_hot_p=read_only_hot_p,
                  write_faults_per_s=write_faults, thp_step_p=thp_step_p,
                  unit_ns=unit_ns, unit_walk_ns=unit_walk_ns, unit_stall_ns=unit_stall_ns,
