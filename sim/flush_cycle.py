@@ -225,10 +225,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills, old_rate)
             c = (t >= 0) & (t < end)
             integrate(o, st, pend_n, t, min(first + fw_s, t_k, span), end)
-            pp_at_flush = pending_pages(st, pend_n)
+            pp_at_flush = pending_pages(st, pend_n) if kind != _K_NONE else 0.0
             # held pages a flush releases go to the pcp list kswapd freed them from: this one
             pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
-            pp_before = pending_pages(st, pend_n)
+            pp_before = pending_pages(st, pend_n) if cand else 0.0    # for a deferral's pending peak
             # kswapd's own flushes: each costs a shootdown; the first retires what is pending
             k = 0
             while k < nf:
@@ -315,8 +315,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     pend_t[idx] = t
                     st[P_LEN] += 1.0
                 pend_n[idx] += deferred_pages   # a full ring merges into its last slot
-                if in_window(t, span, end) > 0:
-                    o[O_PEND_S] += deferred_pages * in_window(t, span, end)
+                inside = in_window(t, span, end)
+                if inside > 0:
+                    o[O_PEND_S] += deferred_pages * inside
                     o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pending_pages(st, pend_n))
             tagged = k_def if (now_retired and not hold and not raced) else 0.0
 
