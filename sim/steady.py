@@ -223,7 +223,6 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
                                             + (refault - refault_cold) * ro) / np.maximum(hot_in, 1e-12), read_only_p)
     write_faults = np.where(wf > 0, prom * (1 - ro), 0.0)
 
-
     # kswapd steps: an LRU batch of small folios, or one THP (flushed on its own).
     thp_steps = f_large / THP_PAGES
     small_steps = (1 - f_large) / L["reclaim.lru_batch_pages"]
