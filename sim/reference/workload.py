@@ -170,7 +170,9 @@ class Workload:
             self.c.other_allocs += 1
 
     def on_extra_alloc(self):
-        cpu = int(self.r["extra"].integers(self.num_cpus))
+        # the workload's own allocations (steady.py counts the pressure as the workload's):
+        # made by its running threads, so never on the CPU kswapd has taken
+        cpu = self.fault_cpu("extra")
         self.drv.spawn(self.extra_alloc(cpu), Task(cpu, "thread", "alloc"))
         self.drv.at(self.drv.now + self.r["extra"].exponential(1.0 / self.extra_pps), self.on_extra_alloc)
 
