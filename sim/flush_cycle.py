@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .rng import LaneRandom, draw_uniform
+from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows
 
 from .flush_events import (
@@ -40,7 +40,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
-    P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_PCP, _S_RACE, _S_THP,
+    P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_PCP, _S_RACE, _S_THP,
     kernel_inputs,
 )
 
@@ -135,7 +135,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 reserve = drain_reserve(st, reserve, used)
                 reserve += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
                 o[O_PROMOTED] += promote * in_window(t, span, end)
-                cold_pages += cold_share * alloc * span
+                # folios join the inactive list one by one, as the allocations come
+                cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
                 st[P_FREE] = min(st[P_FREE], whigh)
@@ -211,7 +212,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
             allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
             take = alloc * span - promote * (span - allowed)
-            cold_pages += cold_share * alloc * span - cold_promote * promote * (span - allowed)
+            cold_pages += draw_poisson(key, ctr, _S_COLD, i,
+                                       max(cold_share * alloc * span - cold_promote * promote * (span - allowed), 0.0))
 
             # events that fire for older pending pages while kswapd works, at the step's
             # allocation rate (promotions refused part of it)

@@ -102,3 +102,25 @@ def draw_normal(key, counters, stream, lane):
     u1 = draw_uniform(key, counters, stream, lane)
     u2 = draw_uniform(key, counters, stream, lane)
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@njit(cache=True)
+def draw_poisson(key, counters, stream, lane, mean):
+    """A Poisson count of `mean`, by inversion of one uniform; above a mean of 50, where
+    the inversion's terms underflow and the normal approximation is good, from a
+    normal (two more draws). The uniform is taken anyway, so a zero mean keeps the
+    stream aligned."""
+    u = draw_uniform(key, counters, stream, lane)
+    if mean <= 0:
+        return 0.0
+    if mean > 50.0:
+        z = draw_normal(key, counters, stream, lane)
+        return max(np.rint(mean + np.sqrt(mean) * z), 0.0)
+    p = np.exp(-mean)
+    cdf = p
+    k = 0.0
+    while u > cdf and p > 0:
+        k += 1.0
+        p *= mean / k
+        cdf += p
+    return k

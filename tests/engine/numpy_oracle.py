@@ -20,7 +20,7 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_RACE, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4,
     STALE_BINS_US, FlushTally, _flush_costs)
 
@@ -150,6 +150,25 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                                old_pend)
         return np.where(mask, left, reserve)
 
+    def poisson(active, mean):
+        # the kernel's draw_poisson, lane by lane: one uniform, inverted; two more for a
+        # normal where the mean is above 50
+        mean = np.where(active, mean, 0.0)
+        u = rnd.uniform(_S_COLD, active)
+        big = active & (mean > 50.0)
+        z = rnd.normal(_S_COLD, big)
+        p = np.exp(-mean)
+        cdf = p.copy()
+        k = np.zeros(n)
+        go = active & ~big & (mean > 0) & (u > cdf) & (p > 0)
+        while go.any():
+            k[go] += 1.0
+            p[go] = p[go] * (mean[go] / k[go])
+            cdf[go] += p[go]
+            go &= (u > cdf) & (p > 0)
+        k = np.where(big, np.maximum(np.rint(mean + np.sqrt(mean) * z), 0.0), k)
+        return np.where(active & (mean > 0), k, 0.0)
+
     def refill_rate(alloc, rr):
         return np.maximum(alloc * np.maximum(num_cpus - 1.0, 0.0) / num_cpus - rr, 0.0) / f.pcp_batch
 
@@ -201,7 +220,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             free = free - released
             reserve = reserve + released
             tally.promoted += quiet * promote * inside(np.where(quiet, span, 0.0))
-            cold_pages = cold_pages + np.where(quiet, f.cold_list_share * alloc * span, 0.0)
+            cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
             free = np.where(quiet, np.minimum(free, f.wmark_high), free)
@@ -273,8 +292,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         rr = reserve_rate(alloc, reserve)
         allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
         take = alloc * span - promote * (span - allowed)
-        cold_pages = cold_pages + np.where(step, f.cold_list_share * alloc * span
-                                           - f.cold_promote_share * promote * (span - allowed), 0.0)
+        cold_pages = cold_pages + poisson(step, np.maximum(f.cold_list_share * alloc * span
+                                                         - f.cold_promote_share * promote * (span - allowed), 0.0))
         step_alloc = np.where(span > 0, take / np.maximum(span, 1e-300), alloc)
         refills = refill_rate(step_alloc, rr)
 

@@ -132,10 +132,10 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "17 outside; pgdemote_kswapd 9.63e+08 vs 9.97e+08 +-3e+07 (-3.36%); runtime_s 1.55e+04 vs 1.56e+04 "
         "+-78 (-0.66%); stale_window_us_p50 82.2 vs 74.6 +-5.6 (+10.18%)"),
     ("pressure", "batched"): (
-        "1 outside; numa_pages_migrated 5.2e+07 vs 5.14e+07 +-4.1e+05 (+1.26%)"),
+        "1 outside; numa_pages_migrated 5.2e+07 vs 5.13e+07 +-6.8e+05 (+1.40%)"),
     ("pressure", "migrc"): (
-        "7 outside; deferred_flush_alloc 2.08e+05 vs 3.13e+05 +-7.1e+04 (-33.61%); alloc_flush_ns_per_s "
-        "3.45e+06 vs 5.18e+06 +-1.1e+06 (-33.35%); pending_pages_peak 26 vs 31.2 +-0.67 (-16.58%)"),
+        "3 outside; pending_pages_peak 37.7 vs 31.3 +-0.85 (+20.35%); deferred_flush_alloc 2.02e+05 vs "
+        "1.84e+05 +-1.7e+04 (+9.79%); alloc_flush_ns_per_s 3.36e+06 vs 3.07e+06 +-2.5e+05 (+9.63%)"),
     ("small_fast_node", "migrc"): (
         "1 outside; initiator_wait_s 0.4 vs 0.455 +-0.042 (-11.92%)"),
     ("thp_half", "migrc"): (

@@ -102,3 +102,25 @@ def test_cases_exercise_every_branch():
     # "reclaim" (migrc_hold flushing what it holds when kswapd wakes) cannot fire in this model: the
     # step that ends a burst frees pages, so it did not defer, so it flushed and retired the held pages.
     assert quiet <= {"trig_reclaim"}, quiet
+
+
+@pytest.mark.parametrize("mean", [0.7, 6.0, 40.0, 300.0])
+def test_poisson_draws_have_the_poisson_mean_and_variance(mean):
+    """draw_poisson (cold-list arrivals) by inversion below a mean of 50, normal above."""
+    from numba import njit
+
+    from sim.rng import draw_poisson
+
+    @njit
+    def draws(key, ctr, n, m):
+        out = np.empty(n)
+        for j in range(n):
+            out[j] = draw_poisson(key, ctr, 0, 0, m)
+        return out
+
+    rnd = LaneRandom(np.array([7]), 1)
+    x = draws(rnd.keys[0], rnd.counters, 20000, mean)
+    se = np.sqrt(mean / len(x))
+    assert abs(x.mean() - mean) < 5 * se
+    assert abs(x.var() / mean - 1.0) < 0.06
+    assert np.all(x == np.rint(x)) and x.min() >= 0
