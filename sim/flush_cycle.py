@@ -30,8 +30,8 @@ from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows
 
 from .flush_events import (
-    add_flush, drain_reserve, drain_swap, in_window, integrate, old_tag_rate, owed, pending_pages, refill_rate,
-    reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
+    add_flush, drain_reserve, drain_swap, in_window, integrate, mean_alloc, old_tag_rate, owed, pending_pages,
+    quiet_span, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -109,23 +109,17 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         while t < end:
             alloc = base_alloc + swapped * lam
             if not burst:
-                # quiet phase: allocations take free memory down to the high watermark
+                # quiet phase: allocations take free memory down to the high watermark, at
+                # the phase's mean rate (refaults slow down as the swap pool drains; a fixed
+                # point, so the pages the pool loses are the ones free memory lost)
+                drop = max(st[P_FREE] - whigh, 0.0)
+                for _ in range(3):
+                    rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
+                    span, used = quiet_span(alloc, rr, reserve, drop, end - t)
+                    alloc = mean_alloc(base_alloc, swapped, lam, span)
                 rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
+                span, used = quiet_span(alloc, rr, reserve, drop, end - t)
                 reserve0 = reserve
-                if alloc > 0:
-                    # the reserve serves part of the allocations until it runs out; the rest
-                    # (then all) take buddy pages
-                    drop = max(st[P_FREE] - whigh, 0.0)
-                    until_empty = reserve / max(rr, 1e-12)
-                    if (alloc - rr) * until_empty >= drop:
-                        span = drop / max(alloc - rr, 1e-12)
-                        used = rr * span
-                    else:
-                        span = until_empty + (drop - (alloc - rr) * until_empty) / alloc
-                        used = reserve
-                else:
-                    span = end - t + 1e-9
-                    used = 0.0
                 # refills run at the phase's mean rate: the reserve drains through it
                 rr = 0.5 * (rr + reserve_rate(alloc, max(reserve - used, 0.0), num_cpus, pcp_high))
                 first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc,
@@ -206,6 +200,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             else:
                 work_ns = dem * P_i[I_COPY_NS] + lru * P_i[I_MIGRATE_NS]
             span = (work_ns + nf * flush_wait) * 1e-9
+            alloc = mean_alloc(base_alloc, swapped, lam, span)
 
             # Promotions are refused once free memory is below the high watermark: allocations
             # drain it through the step, and the step's freed pages only come at its end.

@@ -164,6 +164,32 @@ def drain_swap(o, swapped, lam, t, span_s, end):
 
 
 @njit(cache=True)
+def mean_alloc(base, swapped, lam, span_s):
+    """Allocations per second over [t, t + span_s): the fixed ones, plus the refaults of a
+    swap pool of `swapped` pages, each touched at rate `lam`, which `drain_swap` takes
+    out over the same span. (Held at the starting rate, the pool lost fewer pages than
+    free memory did, and with most reclaim evicted, the pool and the reclaim fed on each
+    other: +13% reclaim at 90% evicted.)"""
+    if lam > 0 and span_s > 0:
+        return base + swapped * (1.0 - np.exp(-lam * span_s)) / span_s
+    return base + swapped * lam
+
+
+@njit(cache=True)
+def quiet_span(alloc, rr, reserve, drop, left_s):
+    """How long a quiet phase lasts, and the reserve pages it uses: allocations at `alloc`
+    take `drop` pages of free memory, less those the reserve serves at `rr` until it runs
+    out (then all take buddy pages). Without allocations, the rest of the run (`left_s`)."""
+    if not alloc > 0:
+        return left_s + 1e-9, 0.0
+    until_empty = reserve / max(rr, 1e-12)
+    if (alloc - rr) * until_empty >= drop:
+        span = drop / max(alloc - rr, 1e-12)
+        return span, rr * span
+    return until_empty + (drop - (alloc - rr) * until_empty) / alloc, reserve
+
+
+@njit(cache=True)
 def integrate(o, st, pend_n, t, span_s, end):
     inside = in_window(t, span_s, end)
     if inside > 0:

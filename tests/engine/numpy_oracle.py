@@ -169,6 +169,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         k = np.where(big, np.maximum(np.rint(mean + np.sqrt(mean) * z), 0.0), k)
         return np.where(active & (mean > 0), k, 0.0)
 
+    def mean_alloc(span_s):
+        # the kernel's mean_alloc: the refaults the swap pool gives over the span
+        with np.errstate(all="ignore"):
+            mean = base_alloc + swapped * (1.0 - np.exp(-lam * span_s)) / span_s
+        return np.where((lam > 0) & (span_s > 0), mean, base_alloc + swapped * lam)
+
     def refill_rate(alloc, rr):
         return np.maximum(alloc * np.maximum(num_cpus - 1.0, 0.0) / num_cpus - rr, 0.0) / f.pcp_batch
 
@@ -202,15 +208,22 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         alloc = base_alloc + swapped * lam
         quiet = active & ~burst
         if quiet.any():
-            rr = reserve_rate(alloc, reserve)
-            reserve0 = reserve.copy()
             drop = np.maximum(free - f.wmark_high, 0.0)
-            until_empty = reserve / np.maximum(rr, 1e-12)
-            lasts = (alloc - rr) * until_empty >= drop
-            span = np.where(lasts, drop / np.maximum(alloc - rr, 1e-12),
-                            until_empty + (drop - (alloc - rr) * until_empty) / np.maximum(alloc, 1e-300))
-            span = np.where(alloc > 0, span, end - t + 1e-9)
-            used = np.where(quiet & (alloc > 0), np.where(lasts, rr * span, reserve), 0.0)
+
+            def quiet_span(alloc, rr):
+                until_empty = reserve / np.maximum(rr, 1e-12)
+                lasts = (alloc - rr) * until_empty >= drop
+                span = np.where(lasts, drop / np.maximum(alloc - rr, 1e-12),
+                                until_empty + (drop - (alloc - rr) * until_empty) / np.maximum(alloc, 1e-300))
+                span = np.where(alloc > 0, span, end - t + 1e-9)
+                return span, np.where(quiet & (alloc > 0), np.where(lasts, rr * span, reserve), 0.0)
+
+            for _ in range(3):      # the phase's mean allocation rate, as a fixed point
+                span, _ = quiet_span(alloc, reserve_rate(alloc, reserve))
+                alloc = np.where(quiet, mean_alloc(span), alloc)
+            rr = reserve_rate(alloc, reserve)
+            span, used = quiet_span(alloc, rr)
+            reserve0 = reserve.copy()
             rr = 0.5 * (rr + reserve_rate(alloc, np.maximum(reserve - used, 0.0)))     # the phase's mean
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus,
                                                                 refill_rate(alloc, rr), old_tag_rate(rr, reserve0))
@@ -287,6 +300,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         deferred_pages = np.where(survive, k_def, 0.0)
         work_ns = np.where(is_thp, 512 * f.copy_page_ns + migrate_ns, dem * f.copy_page_ns + lru * migrate_ns) * step
         span = (work_ns + nf * flush_wait) * 1e-9
+        alloc = np.where(step, mean_alloc(span), alloc)
 
         # promotions are refused once allocations drain free memory below the high watermark
         rr = reserve_rate(alloc, reserve)

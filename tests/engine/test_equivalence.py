@@ -91,14 +91,14 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "16 outside; tlb_shootdowns 8.05e+08 vs 6.56e+08 +-1.3e+08 (+22.83%); pgdemote_kswapd 5.49e+07 vs "
         "4.45e+07 +-8.5e+06 (+23.36%); numa_pages_migrated 5.8e+07 vs 4.58e+07 +-7.4e+06 (+26.63%)"),
     ("evict_high", "batched"): (
-        "20 outside; tlb_shootdowns 4.48e+08 vs 3.44e+08 +-9.7e+06 (+30.09%); pgdemote_kswapd 9.86e+07 vs "
-        "7.53e+07 +-2.6e+06 (+30.94%); numa_pages_migrated 8.33e+07 vs 6.85e+07 +-1.2e+06 (+21.70%)"),
+        "20 outside; tlb_shootdowns 3.82e+08 vs 3.44e+08 +-9.7e+06 (+11.03%); pgdemote_kswapd 8.42e+07 vs "
+        "7.53e+07 +-2.6e+06 (+11.78%); numa_pages_migrated 7.79e+07 vs 6.85e+07 +-1.2e+06 (+13.75%)"),
     ("evict_high", "luf"): (
-        "25 outside; tlb_shootdowns 3.08e+07 vs 2.78e+07 +-1.2e+06 (+10.95%); pgdemote_kswapd 5.5e+07 vs "
-        "4.76e+07 +-1.9e+06 (+15.57%); runtime_s 877 vs 861 +-3.7 (+1.91%)"),
+        "17 outside; tlb_shootdowns 2.63e+07 vs 2.78e+07 +-1.2e+06 (-5.23%); initiator_wait_s 1.74 vs 2.35 "
+        "+-0.15 (-25.96%); stale_window_us_p99 535 vs 455 +-24 (+17.56%)"),
     ("evict_high", "migrc"): (
-        "28 outside; tlb_shootdowns 4.81e+08 vs 3.83e+08 +-1.9e+07 (+25.50%); pgdemote_kswapd 1.03e+08 vs "
-        "7.89e+07 +-4.2e+06 (+30.02%); numa_pages_migrated 8.67e+07 vs 7.15e+07 +-2.9e+06 (+21.18%)"),
+        "28 outside; tlb_shootdowns 4.11e+08 vs 3.83e+08 +-1.9e+07 (+7.09%); pgdemote_kswapd 8.73e+07 vs "
+        "7.89e+07 +-4.2e+06 (+10.66%); numa_pages_migrated 8.08e+07 vs 7.15e+07 +-2.9e+06 (+12.93%)"),
     ("lru_batch_1", "batched"): (
         "17 outside; tlb_shootdowns 6.53e+10 vs 5.51e+10 +-9.1e+09 (+18.41%); pgdemote_kswapd 4.45e+09 vs "
         "3.76e+09 +-6.2e+08 (+18.46%); numa_pages_migrated 4.69e+09 vs 3.82e+09 +-5.7e+08 (+22.73%)"),

@@ -38,6 +38,20 @@ def test_refaults_follow_the_evictions_made():
     assert t1.refaulted.sum() > 0.5 * t1.evicted.sum()
 
 
+@pytest.mark.parametrize("evict_fraction", [0.5, 0.9])
+def test_kswapd_reclaims_what_was_allocated(evict_fraction):
+    """Free memory stays between its watermarks, so over a long window kswapd reclaims
+    what promotions and refaults took, no more: each refault the swap pool gives up is
+    an allocation (at 90% evicted, the two fed on each other when they did not match)."""
+    base = sim.SimParams()
+    p = dataclasses.replace(base, reclaim=dataclasses.replace(base.reclaim, evict_fraction=evict_fraction),
+                            fidelity=dataclasses.replace(base.fidelity, window_s=1.0, warmup_s=0.05))
+    t = simulate_flushes(lane_arrays([p] * 2), [1, 2], ["batched"] * 2)
+    reclaimed = t.demoted + t.evicted
+    allocated = t.promoted + t.refaulted
+    assert np.all(np.abs(reclaimed - allocated) < 0.003 * allocated)
+
+
 def test_fresh_allocations_are_reclaimed_first_in_batches_of_their_own():
     """Other allocations join the inactive LRU list, which kswapd empties before it takes
     the workload's (active) folios: under pressure most batches hold fresh written pages
