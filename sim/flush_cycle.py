@@ -4,6 +4,9 @@ Free memory on the fast node falls from the promo watermark to the high one
 while promotions and other allocations take pages; then kswapd wakes on some
 CPU and reclaims LRU batches (or single THPs) until free memory is back at the
 promo watermark. Each step of a lane is a whole quiet phase, or one kswapd batch.
+Free memory (NR_FREE_PAGES, buddy pages only) moves by whole pcp batches: other
+CPUs refill their lists `batch` pages at a time (Poisson events through a kswapd
+step) and kswapd's list spills `batch` pages at a time.
 
 Under migrc, a batch whose folios are all mapped read-only is freed carrying a
 pending flush instead of being flushed. The freed pages land on the kswapd
@@ -31,7 +34,7 @@ from .steady import Flows
 
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, in_window, integrate, mean_alloc, old_tag_rate, owed, pending_pages,
-    quiet_span, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
+    quiet_span, refill_events, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -40,7 +43,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
-    P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_PCP, _S_RACE, _S_THP,
+    P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_REFILL, _S_PCP, _S_RACE, _S_THP,
     kernel_inputs,
 )
 
@@ -133,7 +136,13 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
-                st[P_FREE] = min(st[P_FREE], whigh)
+                # The allocation that wakes kswapd is a pcp refill of `batch` pages, so it lands
+                # free memory a random part of a batch below high; the pages it moved sit on
+                # that CPU's list, where they serve allocations later (the reserve). One CPU:
+                # kswapd's own list serves the thread (see from_pcp).
+                lump = 0.0 if one_cpu else draw_uniform(key, ctr, _S_REFILL, i) * pcp_batch
+                st[P_FREE] = min(st[P_FREE], whigh) - lump
+                reserve += lump
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
                     c = (t >= 0) & (t < end)
@@ -152,8 +161,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # What kswapd left on its last CPU's pcp serves that CPU's thread later,
                 # without touching NR_FREE_PAGES: it joins the reserve of such pages.
                 reserve += pcp_count
-                # the thread on kswapd's new CPU drains its pcp between refills of `batch` pages
-                pcp_count = draw_uniform(key, ctr, _S_PCP, i) * pcp_batch
+                # the thread on kswapd's new CPU drains its pcp between refills of `batch` pages,
+                # and the CPU holds its share of what kswapd left on the other lists
+                pcp_count = (draw_uniform(key, ctr, _S_PCP, i) * pcp_batch
+                             + (reserve / (num_cpus - 1.0) if num_cpus > 1 else 0.0))
                 reserve = drain_reserve(st, reserve, pcp_count)
                 burst = (st[P_FREE] < wpromo) & migrating
                 if not t < end:
@@ -205,7 +216,15 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # Promotions are refused once free memory is below the high watermark: allocations
             # drain it through the step, and the step's freed pages only come at its end.
             rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
-            allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
+            if one_cpu:
+                allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
+                refilled = -1.0
+                t_buddy = -1.0
+            else:
+                allowed, refilled, t_buddy = refill_events(key, ctr, i, span, st[P_FREE], whigh,
+                                                           max(alloc - rr, 0.0) / pcp_batch,
+                                                           max(alloc - promote - rr, 0.0) / pcp_batch,
+                                                           pcp_batch, st[P_COVER])
             take = alloc * span - promote * (span - allowed)
             cold_pages += draw_poisson(key, ctr, _S_COLD, i,
                                        max(cold_share * alloc * span - cold_promote * promote * (span - allowed), 0.0))
@@ -219,7 +238,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             fw_s = flush_wait * 1e-9
             t_k = fw_s if n_before > 0 else ((n_before + 1.0) * fw_s if after else np.inf)
             old_rate = old_tag_rate(st, rr, reserve)
-            first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills, old_rate)
+            first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills, old_rate,
+                                  t_buddy)
             c = (t >= 0) & (t < end)
             integrate(o, st, pend_n, t, min(first + fw_s, t_k, span), end)
             pp_at_flush = pending_pages(st, pend_n) if kind != _K_NONE else 0.0
@@ -351,13 +371,19 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             st[P_PCP] -= spilled_pend
             pcp_count -= spilled
             # other CPUs' refills eat into the clean pages above the pending ones
-            st[P_COVER] = max(st[P_COVER] - refills * pcp_batch * span, 0.0)
+            st[P_COVER] = max(st[P_COVER] - (refilled if refilled >= 0 else refills * pcp_batch * span), 0.0)
 
             o[O_PROMOTED] += promote * in_window(t, allowed, end)
             from_reserve = min(rr * span, reserve, take)
             reserve = drain_reserve(st, reserve, from_reserve)
             take -= from_reserve
             to_buddy = freed if is_thp else spilled
+            if refilled >= 0:
+                # refills took whole batches: what they took beyond the step's allocations
+                # stays on those CPUs' lists (and a shortfall came from them), so free pages
+                # are conserved and kswapd reclaims what was allocated
+                reserve = max(reserve + refilled - take, 0.0)
+                take = refilled
             st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take
             swapped = drain_swap(o, swapped, lam, t, span, end) + ev * P_i[I_REFAULT_SHARE]
             t = t + span

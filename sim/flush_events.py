@@ -21,7 +21,7 @@ from .flush_layout import (  # compiled in as constants
     I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
     O_HELD_PEAK, O_HELD_S, O_PEND_PEAK, O_PEND_S, O_REFAULTED, O_REMOTE, O_STALE_PAGES, O_STALE_S, O_TARGETS,
     O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD, P_PCP,
-    P_FLUSH_END, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_RO, _S_TRIG, _S_TRIG2,
+    P_FLUSH_END, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_REFILL, _S_RO, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4,
 )
 
@@ -91,13 +91,15 @@ def pending_pages(st, pend_n):
 
 
 @njit(cache=True)
-def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate, old_rate):
+def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate, old_rate, t_buddy=-1.0):
     """Time to the first event that forces the pending flush, and its kind (_K_*).
 
     `alloc` is the allocation rate (pages/s) and `refill_rate` the rate of pcp
     refills from buddy (see `refill_rate`); `own_cpu_runs`: the thread on kswapd's CPU
     allocates, popping the pending pages kswapd freed there; `old_rate`: allocations that
-    take a pending page left on an earlier kswapd CPU's list (see `old_tag_rate`)."""
+    take a pending page left on an earlier kswapd CPU's list (see `old_tag_rate`);
+    `t_buddy`, when not negative, the time of the refill that reaches a pending page on
+    the buddy list (see `refill_events`), instead of one drawn at `refill_rate`."""
     if not (owed(st) and tagged_pages(st) > 0):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
@@ -112,8 +114,10 @@ def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate
             t_alloc = min(t_alloc, e)
     drain_s = st[P_COVER] / max(P_i[I_PCP_BATCH] * refill_rate, 1e-12)
     e = draw_exponential(key, ctr, _S_TRIG2, i, refill_rate)
+    if t_buddy < 0:
+        t_buddy = drain_s + e
     if not hold and st[P_BUDDY] > 0:
-        t_alloc = min(t_alloc, drain_s + e)
+        t_alloc = min(t_alloc, t_buddy)
     wm = P_i[I_WRITE] + P_i[I_MF]
     t_write = draw_exponential(key, ctr, _S_TRIG3, i, wm)
     first = min(t_alloc, t_write)
@@ -240,6 +244,37 @@ def drain_reserve(st, reserve, pages):
     left = max(reserve - pages, 0.0)
     st[P_OLD] *= left / reserve if reserve > 0 else 0.0
     return left
+
+
+@njit(cache=True)
+def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, batch, cover):
+    """Other CPUs' pcp refills from buddy through one kswapd step.
+
+    NR_FREE_PAGES falls a whole pcp batch at a refill, so it sits below the high
+    watermark a lump at a time, refusing promotions, where a fluid drain would hold it
+    at high. Refills are Poisson events of `batch` pages, at `r_on` per second while free
+    memory is at or above `whigh` and `r_off` (promotions refused) below. Returns the
+    time promotions were allowed, the pages refilled, and when the first refill reached
+    past the `cover` clean pages on the buddy list's head (inf if none did): it takes a
+    pending page there.
+    """
+    allowed = 0.0
+    tt = 0.0
+    refilled = 0.0
+    t_reach = np.inf
+    b = free
+    while True:
+        on = b >= whigh
+        dt = draw_exponential(key, ctr, _S_REFILL, i, r_on if on else r_off)
+        if on:
+            allowed += min(dt, span_s - tt)
+        if tt + dt >= span_s:
+            return allowed, refilled, t_reach
+        tt += dt
+        b -= batch
+        refilled += batch
+        if refilled > cover and t_reach == np.inf:
+            t_reach = tt
 
 
 @njit(cache=True)

@@ -19,8 +19,8 @@ _MAX_PENDING_BATCHES = 256
 # random streams (_S_GIVEUP no longer draws: a give-up is decided by P_FLUSH_END; the slot
 # stays so that every other stream keeps its id, hence its numbers)
 (_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
- _S_RACE, _S_COLD) = range(13)
-NUM_STREAMS = 13
+ _S_RACE, _S_COLD, _S_REFILL) = range(14)
+NUM_STREAMS = 14
 
 # kernel inputs: columns of the per-lane parameter matrix
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",

@@ -20,7 +20,7 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4,
     STALE_BINS_US, FlushTally, _flush_costs)
 
@@ -117,7 +117,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
         return (pend_n * live).sum(1)
 
-    def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate, old_rate):
+    def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate, old_rate, t_buddy=None):
         """Time to the first event that forces the pending flush, and which kind."""
         has = active & (pend_len > 0) & (tagged_pages() > 0)
         nohold = ~hold
@@ -127,8 +127,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         t_own = np.where(own & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, own), np.inf)
         t_alloc = np.minimum(t_alloc, t_own)
         drain_s = buddy_cover / np.maximum(f.pcp_batch * refill_rate, 1e-12)
-        t_refill = np.where(has & nohold & (buddy_pend > 0),
-                            drain_s + rnd.exponential(_S_TRIG2, refill_rate, has), np.inf)
+        t_refill = drain_s + rnd.exponential(_S_TRIG2, refill_rate, has)
+        if t_buddy is not None:
+            t_refill = np.where(t_buddy >= 0, t_buddy, t_refill)
+        t_refill = np.where(has & nohold & (buddy_pend > 0), t_refill, np.inf)
         t_alloc = np.minimum(t_alloc, t_refill)
         t_write = np.where(has, rnd.exponential(_S_TRIG3, write_rate + mf_rate, has), np.inf)
         first = np.minimum(t_alloc, t_write)
@@ -168,6 +170,24 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             go &= (u > cdf) & (p > 0)
         k = np.where(big, np.maximum(np.rint(mean + np.sqrt(mean) * z), 0.0), k)
         return np.where(active & (mean > 0), k, 0.0)
+
+    def refill_events(active, span_s, r_on, r_off):
+        # the kernel's refill_events, every lane's Poisson refills drawn in lock-step
+        allowed, tt, refilled = np.zeros(n), np.zeros(n), np.zeros(n)
+        t_reach = np.full(n, np.inf)
+        b = free.copy()
+        go = active.copy()
+        while go.any():
+            on = b >= f.wmark_high
+            dt = rnd.exponential(_S_REFILL, np.where(on, r_on, r_off), go)
+            allowed = np.where(go & on, allowed + np.minimum(dt, span_s - tt), allowed)
+            cont = go & ~(tt + dt >= span_s)
+            tt = np.where(cont, tt + dt, tt)
+            b = np.where(cont, b - f.pcp_batch, b)
+            refilled = np.where(cont, refilled + f.pcp_batch, refilled)
+            t_reach = np.where(cont & (refilled > buddy_cover) & np.isinf(t_reach), tt, t_reach)
+            go = cont
+        return allowed, refilled, t_reach
 
     def mean_alloc(span_s):
         # the kernel's mean_alloc: the refaults the swap pool gives over the span
@@ -236,7 +256,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
-            free = np.where(quiet, np.minimum(free, f.wmark_high), free)
+            lump = np.where(one_cpu, 0.0, rnd.uniform(_S_REFILL, quiet & ~one_cpu) * f.pcp_batch)
+            free = np.where(quiet, np.minimum(free, f.wmark_high) - lump, free)
+            reserve = np.where(quiet, reserve + lump, reserve)
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
@@ -250,7 +272,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             old_pend[quiet] += pcp_pend[quiet]
             pcp_pend[quiet] = 0.0
             reserve = np.where(quiet, reserve + pcp_count, reserve)
-            pcp_count[quiet] = rnd.uniform(_S_PCP, quiet)[quiet] * f.pcp_batch[quiet]
+            share = np.where(num_cpus > 1, reserve / np.maximum(num_cpus - 1.0, 1e-300), 0.0)
+            pcp_count[quiet] = (rnd.uniform(_S_PCP, quiet) * f.pcp_batch + share)[quiet]
             reserve = drain_reserve(quiet, reserve, pcp_count)
             burst = np.where(quiet, free < f.wmark_promo, burst)
             burst &= f.migrating
@@ -304,7 +327,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
 
         # promotions are refused once allocations drain free memory below the high watermark
         rr = reserve_rate(alloc, reserve)
-        allowed = np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12))
+        multi = step & ~one_cpu
+        allowed_ev, refilled, t_buddy = refill_events(multi, span, np.maximum(alloc - rr, 0.0) / f.pcp_batch,
+                                                      np.maximum(alloc - promote - rr, 0.0) / f.pcp_batch)
+        allowed = np.where(multi, allowed_ev,
+                           np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12)))
+        t_buddy = np.where(multi, t_buddy, -1.0)
         take = alloc * span - promote * (span - allowed)
         cold_pages = cold_pages + poisson(step, np.maximum(f.cold_list_share * alloc * span
                                                          - f.cold_promote_share * promote * (span - allowed), 0.0))
@@ -317,7 +345,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         t_k = np.where(n_before > 0, fw_s, np.where(after, (n_before + 1.0) * fw_s, np.inf))
         old_rate = old_tag_rate(rr, reserve)
         first, hit, by_alloc, by_write, by_mf = trigger_times(step, np.minimum(span, t_k), one_cpu,
-                                                              step_alloc / num_cpus, refills, old_rate)
+                                                              step_alloc / num_cpus, refills, old_rate, t_buddy)
         integrate_pending(step, np.minimum(np.minimum(first + fw_s, t_k), span))
         pp_at_flush = pending_pages()
         released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
@@ -405,12 +433,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         pcp_pend -= spilled_pend
         pcp_count -= spilled
         # other CPUs' refills eat into the clean pages above the pending ones
-        buddy_cover = np.maximum(buddy_cover - refills * f.pcp_batch * span, 0.0)
+        buddy_cover = np.maximum(buddy_cover - np.where(multi, refilled, refills * f.pcp_batch * span), 0.0)
 
         tally.promoted += step * promote * inside(allowed)
         from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
         reserve = drain_reserve(step, reserve, from_reserve)
         take = take - from_reserve
+        # refills took whole batches: what they took beyond the step's allocations stays on
+        # those CPUs' lists
+        reserve = np.where(multi, np.maximum(reserve + refilled - take, 0.0), reserve)
+        take = np.where(multi, refilled, take)
         to_buddy = np.where(is_thp, freed, spilled) * step
         free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take
         swapped = np.where(step, drain_swap(step, swapped, span) + ev * refault_share, swapped)

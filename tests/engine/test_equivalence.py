@@ -85,46 +85,33 @@ CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")
 # Where the two models still disagree (see docs/reference-model.md, "Equivalence"):
 KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("default_all_policies", "migrc_hold"): (
-        "3 outside; stale_window_us_p99 9.3e+03 vs 1.34e+04 +-1.6e+03 (-30.70%); pending_pages_peak 508 vs "
-        "587 +-43 (-13.41%); held_mib_peak 1.98 vs 2.29 +-0.17 (-13.41%)"),
-    ("default_all_policies", "no_batch"): (
-        "16 outside; tlb_shootdowns 8.05e+08 vs 6.56e+08 +-1.3e+08 (+22.83%); pgdemote_kswapd 5.49e+07 vs "
-        "4.45e+07 +-8.5e+06 (+23.36%); numa_pages_migrated 5.8e+07 vs 4.58e+07 +-7.4e+06 (+26.63%)"),
+        "4 outside; numa_pages_migrated 4.7e+07 vs 4.66e+07 +-3.5e+05 (+0.82%); stale_window_us_p99 9.51e+03 "
+        "vs 1.34e+04 +-1.6e+03 (-29.15%); pending_pages_peak 543 vs 587 +-43 (-7.50%)"),
     ("evict_high", "batched"): (
-        "20 outside; tlb_shootdowns 3.82e+08 vs 3.44e+08 +-9.7e+06 (+11.03%); pgdemote_kswapd 8.42e+07 vs "
-        "7.53e+07 +-2.6e+06 (+11.78%); numa_pages_migrated 7.79e+07 vs 6.85e+07 +-1.2e+06 (+13.75%)"),
+        "20 outside; tlb_shootdowns 3.61e+08 vs 3.44e+08 +-9.7e+06 (+4.86%); pgdemote_kswapd 7.95e+07 vs "
+        "7.53e+07 +-2.6e+06 (+5.60%); numa_pages_migrated 7.33e+07 vs 6.85e+07 +-1.2e+06 (+7.02%)"),
     ("evict_high", "luf"): (
-        "17 outside; tlb_shootdowns 2.63e+07 vs 2.78e+07 +-1.2e+06 (-5.23%); initiator_wait_s 1.74 vs 2.35 "
-        "+-0.15 (-25.96%); stale_window_us_p99 535 vs 455 +-24 (+17.56%)"),
+        "2 outside; initiator_wait_s 1.82 vs 2.35 +-0.15 (-22.41%); deferred_give_up 4.3e+05 vs 4.65e+05 "
+        "+-2.9e+04 (-7.62%)"),
     ("evict_high", "migrc"): (
-        "28 outside; tlb_shootdowns 4.11e+08 vs 3.83e+08 +-1.9e+07 (+7.09%); pgdemote_kswapd 8.73e+07 vs "
-        "7.89e+07 +-4.2e+06 (+10.66%); numa_pages_migrated 8.08e+07 vs 7.15e+07 +-2.9e+06 (+12.93%)"),
-    ("lru_batch_1", "batched"): (
-        "17 outside; tlb_shootdowns 6.53e+10 vs 5.51e+10 +-9.1e+09 (+18.41%); pgdemote_kswapd 4.45e+09 vs "
-        "3.76e+09 +-6.2e+08 (+18.46%); numa_pages_migrated 4.69e+09 vs 3.82e+09 +-5.7e+08 (+22.73%)"),
-    ("lru_batch_1", "migrc"): (
-        "2 outside; stale_window_us_p50 462 vs 403 +-50 (+14.50%); stale_window_us_mean 507 vs 449 +-33 "
-        "(+12.94%)"),
-    ("lru_batch_1", "no_batch"): (
-        "16 outside; tlb_shootdowns 8.06e+08 vs 6.58e+08 +-1.3e+08 (+22.39%); pgdemote_kswapd 5.49e+07 vs "
-        "4.49e+07 +-8.9e+06 (+22.44%); numa_pages_migrated 5.79e+07 vs 4.57e+07 +-8.4e+06 (+26.87%)"),
+        "9 outside; numa_pages_migrated 7.58e+07 vs 7.15e+07 +-2.9e+06 (+5.93%); alloc_flush_ns_per_s "
+        "8.21e+06 vs 1.44e+07 +-1.3e+06 (-42.80%); deferred_flush_alloc 8.72e+05 vs 1.52e+06 +-1.7e+05 "
+        "(-42.48%)"),
     ("lru_batch_512", "luf"): (
-        "1 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.66%)"),
+        "2 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.44%); pending_pages_peak 576 vs "
+        "512 (exact) (+12.50%)"),
     ("lru_batch_512", "migrc"): (
-        "1 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.66%)"),
-    ("many_cpus", "batched"): (
-        "1 outside; numa_pages_migrated 1.15e+07 vs 1.16e+07 +-1.3e+05 (-1.40%)"),
+        "2 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.44%); pending_pages_peak 576 vs "
+        "512 (exact) (+12.50%)"),
     ("memory_failures", "migrc"): (
-        "1 outside; stale_window_us_p99 860 vs 720 +-69 (+19.47%)"),
+        "1 outside; stale_window_us_p99 878 vs 720 +-69 (+21.88%)"),
     ("memory_failures", "migrc_hold"): (
-        "4 outside; deferred_give_up 2.37e+04 vs 4.2e+04 +-1.5e+04 (-43.59%); stale_window_us_p50 410 vs 312 "
-        "+-50 (+31.51%); pending_pages_peak 332 vs 405 +-54 (-18.09%)"),
+        "2 outside; deferred_give_up 2.43e+04 vs 4.2e+04 +-1.5e+04 (-42.13%); stale_window_us_p50 397 vs 312 "
+        "+-50 (+27.24%)"),
     ("mostly_read_only_writes", "luf"): (
-        "3 outside; stale_window_us_p99 66.8 vs 46.4 +-13 (+44.09%); pending_pages_mean 1.02 vs 0.95 +-0.069 "
-        "(+7.81%); pending_pages_peak 65.1 vs 62 +-1.5 (+5.04%)"),
+        "1 outside; stale_window_us_p99 59.7 vs 46.4 +-13 (+28.83%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "3 outside; stale_window_us_p99 66.8 vs 46.4 +-13 (+44.09%); pending_pages_mean 1.02 vs 0.95 +-0.069 "
-        "(+7.81%); pending_pages_peak 65.1 vs 62 +-1.5 (+5.04%)"),
+        "1 outside; stale_window_us_p99 59.7 vs 46.4 +-13 (+28.83%)"),
     ("one_cpu", "batched"): (
         "13 outside; pgdemote_kswapd 1.01e+09 vs 1.05e+09 +-3.4e+07 (-3.46%); runtime_s 1.64e+04 vs 1.65e+04 "
         "+-1.2e+02 (-0.76%); tlb_full_flushes 3.17e+07 vs 3.29e+07 +-1e+06 (-3.54%)"),
@@ -132,15 +119,17 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "17 outside; pgdemote_kswapd 9.63e+08 vs 9.97e+08 +-3e+07 (-3.36%); runtime_s 1.55e+04 vs 1.56e+04 "
         "+-78 (-0.66%); stale_window_us_p50 82.2 vs 74.6 +-5.6 (+10.18%)"),
     ("pressure", "batched"): (
-        "1 outside; numa_pages_migrated 5.2e+07 vs 5.13e+07 +-6.8e+05 (+1.40%)"),
+        "1 outside; numa_pages_migrated 5.24e+07 vs 5.13e+07 +-6.8e+05 (+2.07%)"),
     ("pressure", "migrc"): (
-        "3 outside; pending_pages_peak 37.7 vs 31.3 +-0.85 (+20.35%); deferred_flush_alloc 2.02e+05 vs "
-        "1.84e+05 +-1.7e+04 (+9.79%); alloc_flush_ns_per_s 3.36e+06 vs 3.07e+06 +-2.5e+05 (+9.63%)"),
-    ("small_fast_node", "migrc"): (
-        "1 outside; initiator_wait_s 0.4 vs 0.455 +-0.042 (-11.92%)"),
+        "2 outside; numa_pages_migrated 5.27e+07 vs 5.17e+07 +-7.8e+05 (+1.89%); pending_pages_peak 39 vs "
+        "31.3 +-0.85 (+24.47%)"),
+    ("thp_all", "batched"): (
+        "1 outside; pgdemote_kswapd 2.47e+07 vs 2.36e+07 +-9.5e+03 (+4.53%)"),
+    ("thp_all", "migrc"): (
+        "1 outside; pgdemote_kswapd 2.47e+07 vs 2.36e+07 +-9.5e+03 (+4.53%)"),
     ("thp_half", "migrc"): (
-        "14 outside; tlb_shootdowns 1.64e+06 vs 1.36e+06 +-2.6e+05 (+21.24%); deferred_give_up 8.87e+03 vs "
-        "2.44e+03 +-6.2e+03 (+263.01%); initiator_wait_s 0.108 vs 0.0889 +-0.017 (+21.41%)"),
+        "15 outside; tlb_shootdowns 1.71e+06 vs 1.36e+06 +-2.6e+05 (+25.90%); deferred_give_up 1.01e+04 vs "
+        "2.44e+03 +-6.2e+03 (+313.16%); initiator_wait_s 0.112 vs 0.0889 +-0.017 (+26.11%)"),
 }
 
 

@@ -44,6 +44,8 @@ CASES = {
     "big_lru_broadcast_bare": _params(machine=dict(broadcast_flush=True, is_guest=False, num_cpus=64),
                                       reclaim=dict(lru_batch_pages=512)),
     "no_demotion": _params(reclaim=dict(demotion_enabled=False)),
+    # kswapd barely outruns allocations: long bursts, refills into pending pages on buddy
+    "slow_kswapd": _params(0.015, 0.01, reclaim=dict(lru_batch_pages=1)),
 }
 
 # counts of events: must agree exactly
