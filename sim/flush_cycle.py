@@ -39,7 +39,7 @@ from .flush_events import (
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
     FlushTally, I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
-    I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT,
+    I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT, I_THP_ALLOC,
     I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
@@ -94,6 +94,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         ro_cold, ro_hot = P_i[I_RO_COLD], P_i[I_RO_HOT]
         cold_share, cold_promote = P_i[I_COLD_SHARE], P_i[I_COLD_PROMOTE]
         one_cpu = num_cpus <= 1       # kswapd shares its CPU with the thread
+        # THP promotions: 512-page lumps from buddy that no pcp list serves (the fluid
+        # one-CPU path keeps them among the rest)
+        thp = 0.0 if one_cpu else P_i[I_THP_ALLOC]
 
         t = -warmup
         burst = False
@@ -117,14 +120,29 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # point, so the pages the pool loses are the ones free memory lost)
                 drop = max(st[P_FREE] - whigh, 0.0)
                 for _ in range(3):
-                    rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
+                    rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
                     span, used = quiet_span(alloc, rr, reserve, drop, end - t)
                     alloc = mean_alloc(base_alloc, swapped, lam, span)
-                rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
-                span, used = quiet_span(alloc, rr, reserve, drop, end - t)
+                rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
+                # The allocation that wakes kswapd is a pcp refill of `batch` pages, so it lands
+                # free memory a random part of a batch below high; the pages it moved sit on
+                # that CPU's list, where they serve allocations later (the reserve). Or it is
+                # a THP promotion (by its share of the pages taken from buddy), which lands it
+                # a random part of 512 below, all allocated: the phase runs until it is done.
+                # One CPU: kswapd's own list serves the thread (see from_pcp).
+                lump_thp = 0.0
+                lump_pcp = 0.0
+                if not one_cpu:
+                    u = draw_uniform(key, ctr, _S_REFILL, i)
+                    p_thp = thp / max(alloc - rr, 1e-12)
+                    if u < p_thp:
+                        lump_thp = u / p_thp * 512.0
+                    else:
+                        lump_pcp = (u - p_thp) / (1.0 - p_thp) * pcp_batch
+                span, used = quiet_span(alloc, rr, reserve, drop + lump_thp, end - t)
                 reserve0 = reserve
                 # refills run at the phase's mean rate: the reserve drains through it
-                rr = 0.5 * (rr + reserve_rate(alloc, max(reserve - used, 0.0), num_cpus, pcp_high))
+                rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))
                 first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc,
                                       refill_rate(alloc, rr, num_cpus, pcp_batch), old_tag_rate(st, rr, reserve0))
                 c = (t >= 0) & (t < end)
@@ -136,13 +154,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
-                # The allocation that wakes kswapd is a pcp refill of `batch` pages, so it lands
-                # free memory a random part of a batch below high; the pages it moved sit on
-                # that CPU's list, where they serve allocations later (the reserve). One CPU:
-                # kswapd's own list serves the thread (see from_pcp).
-                lump = 0.0 if one_cpu else draw_uniform(key, ctr, _S_REFILL, i) * pcp_batch
-                st[P_FREE] = min(st[P_FREE], whigh) - lump
-                reserve += lump
+                st[P_FREE] = min(st[P_FREE], whigh) - lump_thp - lump_pcp
+                reserve += lump_pcp
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
                     c = (t >= 0) & (t < end)
@@ -215,17 +228,18 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
             # Promotions are refused once free memory is below the high watermark: allocations
             # drain it through the step, and the step's freed pages only come at its end.
-            rr = reserve_rate(alloc, reserve, num_cpus, pcp_high)
+            rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
             if one_cpu:
                 allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
                 refilled = -1.0
                 t_buddy = -1.0
+                thp_taken = 0.0
             else:
-                allowed, refilled, t_buddy = refill_events(key, ctr, i, span, st[P_FREE], whigh,
-                                                           max(alloc - rr, 0.0) / pcp_batch,
-                                                           max(alloc - promote - rr, 0.0) / pcp_batch,
-                                                           pcp_batch, st[P_COVER])
-            take = alloc * span - promote * (span - allowed)
+                allowed, refilled, thp_taken, t_buddy = refill_events(
+                    key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp - rr, 0.0) / pcp_batch,
+                    max(alloc - promote - rr, 0.0) / pcp_batch, thp / 512.0, pcp_batch, st[P_COVER])
+            # small-folio allocations as a fluid, THP promotions as the lumps drawn
+            take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
             cold_pages += draw_poisson(key, ctr, _S_COLD, i,
                                        max(cold_share * alloc * span - cold_promote * promote * (span - allowed), 0.0))
 
@@ -370,10 +384,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             st[P_BUDDY] += spilled_pend
             st[P_PCP] -= spilled_pend
             pcp_count -= spilled
-            # other CPUs' refills eat into the clean pages above the pending ones
-            st[P_COVER] = max(st[P_COVER] - (refilled if refilled >= 0 else refills * pcp_batch * span), 0.0)
+            # other CPUs' refills (and THP promotions) eat into the clean pages above the pending ones
+            st[P_COVER] = max(st[P_COVER] - (refilled + thp_taken if refilled >= 0 else refills * pcp_batch * span),
+                              0.0)
 
-            o[O_PROMOTED] += promote * in_window(t, allowed, end)
+            o[O_PROMOTED] += (promote - thp) * in_window(t, allowed, end) + (thp_taken if c else 0.0)
+            take -= thp_taken
             from_reserve = min(rr * span, reserve, take)
             reserve = drain_reserve(st, reserve, from_reserve)
             take -= from_reserve
@@ -383,7 +399,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # stays on those CPUs' lists (and a shortfall came from them), so free pages
                 # are conserved and kswapd reclaims what was allocated
                 reserve = max(reserve + refilled - take, 0.0)
-                take = refilled
+                take = refilled + thp_taken
             st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take
             swapped = drain_swap(o, swapped, lam, t, span, end) + ev * P_i[I_REFAULT_SHARE]
             t = t + span

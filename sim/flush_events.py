@@ -247,33 +247,41 @@ def drain_reserve(st, reserve, pages):
 
 
 @njit(cache=True)
-def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, batch, cover):
-    """Other CPUs' pcp refills from buddy through one kswapd step.
+def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, r_thp, batch, cover):
+    """Other CPUs' pcp refills from buddy, and THP promotions, through one kswapd step.
 
     NR_FREE_PAGES falls a whole pcp batch at a refill, so it sits below the high
     watermark a lump at a time, refusing promotions, where a fluid drain would hold it
     at high. Refills are Poisson events of `batch` pages, at `r_on` per second while free
-    memory is at or above `whigh` and `r_off` (promotions refused) below. Returns the
-    time promotions were allowed, the pages refilled, and when the first refill reached
-    past the `cover` clean pages on the buddy list's head (inf if none did): it takes a
-    pending page there.
+    memory is at or above `whigh` and `r_off` (promotions refused) below; THP promotions
+    are events of 512 pages at `r_thp`, while promotions are allowed. Returns the time
+    promotions were allowed, the pages refilled, the THP pages promoted, and when the
+    first allocation reached past the `cover` clean pages on the buddy list's head (inf
+    if none did): it takes a pending page there.
     """
     allowed = 0.0
     tt = 0.0
     refilled = 0.0
+    thp_taken = 0.0
     t_reach = np.inf
     b = free
     while True:
         on = b >= whigh
-        dt = draw_exponential(key, ctr, _S_REFILL, i, r_on if on else r_off)
+        r_small = r_on if on else r_off
+        r_big = r_thp if on else 0.0
+        dt = draw_exponential(key, ctr, _S_REFILL, i, r_small + r_big)
         if on:
             allowed += min(dt, span_s - tt)
         if tt + dt >= span_s:
-            return allowed, refilled, t_reach
+            return allowed, refilled, thp_taken, t_reach
         tt += dt
-        b -= batch
-        refilled += batch
-        if refilled > cover and t_reach == np.inf:
+        if r_big > 0 and draw_uniform(key, ctr, _S_REFILL, i) * (r_small + r_big) < r_big:
+            b -= 512.0
+            thp_taken += 512.0
+        else:
+            b -= batch
+            refilled += batch
+        if refilled + thp_taken > cover and t_reach == np.inf:
             t_reach = tt
 
 

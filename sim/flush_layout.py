@@ -26,10 +26,11 @@ NUM_STREAMS = 14
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",
        "write_rate", "mf_rate", "lru", "migrate_ns", "copy_page_ns", "thp_step_p", "evict_share", "ro_cold",
        "ro_hot", "cold_share", "cold_promote_share", "num_cpus", "targets", "p_any", "flush_wait", "window",
-       "warmup", "refault", "refault_lam", "refault_share")
+       "warmup", "refault", "refault_lam", "refault_share", "thp_alloc")
 (I_WMIN, I_WHIGH, I_WPROMO, I_PCP_BATCH, I_PCP_HIGH, I_MIGRATING, I_ALLOC, I_PROMOTE, I_WRITE, I_MF, I_LRU,
  I_MIGRATE_NS, I_COPY_NS, I_THP_P, I_EVICT, I_RO_COLD, I_RO_HOT, I_COLD_SHARE, I_COLD_PROMOTE, I_NUM_CPUS,
- I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW, I_WARMUP, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE) = range(len(_IN))
+ I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW, I_WARMUP, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE,
+ I_THP_ALLOC) = range(len(_IN))
 
 # kernel outputs: columns of the per-lane tally matrix
 _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_ns", "thread_wait_ns",
@@ -84,6 +85,14 @@ def _flush_costs(f: Flows, L):
     return targets, p_any, wait
 
 
+def thp_alloc_per_s(f: Flows, L):
+    """THP pages promoted per second: what kswapd's THP steps demote (thp_step_p's page
+    share of reclaim) comes in as THP promotions, 512-page allocations straight from buddy."""
+    lru = L["reclaim.lru_batch_pages"]
+    thp_share = 512.0 * f.thp_step_p / np.maximum(512.0 * f.thp_step_p + lru * (1.0 - f.thp_step_p), 1e-12)
+    return np.where(f.migrating, np.minimum(thp_share * f.reclaim_per_s, f.promote_per_s), 0.0)
+
+
 def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
     """The per-lane parameter matrix the kernel reads, columns as in `_IN`."""
     targets, p_any, flush_wait = _flush_costs(f, L)
@@ -98,6 +107,6 @@ def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
                 flush_wait=flush_wait, window=window_s, warmup=warmup_s,
                 refault=np.where(f.migrating, f.refault_per_s, 0.0), refault_lam=f.refault_lam_per_s,
                 refault_share=np.where(f.reclaim_per_s > 0, (f.promote_per_s + f.refault_per_s)
-                                       / np.maximum(f.reclaim_per_s, 1e-12), 0.0))
+                                       / np.maximum(f.reclaim_per_s, 1e-12), 0.0), thp_alloc=thp_alloc_per_s(f, L))
     n = len(f.wmark_min)
     return np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(cols[k], dtype=float), (n,)) for k in _IN], 1))

@@ -22,7 +22,7 @@ from sim.steady import Flows
 from sim.flush_layout import (  # noqa: E402
     _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4,
-    STALE_BINS_US, FlushTally, _flush_costs)
+    STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
 
 
 def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray):
@@ -48,6 +48,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     migrate_ns = L["machine.migrate_folio_ns"]
 
     one_cpu = L["machine.num_cpus"] <= 1
+    thp = np.where(one_cpu, 0.0, thp_alloc_per_s(f, L))
     cold_pages = np.zeros(n)
     t = -warmup_s.astype(float).copy()
     end = window_s.astype(float)
@@ -171,23 +172,29 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         k = np.where(big, np.maximum(np.rint(mean + np.sqrt(mean) * z), 0.0), k)
         return np.where(active & (mean > 0), k, 0.0)
 
-    def refill_events(active, span_s, r_on, r_off):
-        # the kernel's refill_events, every lane's Poisson refills drawn in lock-step
-        allowed, tt, refilled = np.zeros(n), np.zeros(n), np.zeros(n)
+    def refill_events(active, span_s, r_on, r_off, r_thp):
+        # the kernel's refill_events, every lane's Poisson refills and THP promotions drawn
+        # in lock-step
+        allowed, tt, refilled, thp_taken = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         t_reach = np.full(n, np.inf)
         b = free.copy()
         go = active.copy()
         while go.any():
             on = b >= f.wmark_high
-            dt = rnd.exponential(_S_REFILL, np.where(on, r_on, r_off), go)
+            r_small = np.where(on, r_on, r_off)
+            r_big = np.where(on, r_thp, 0.0)
+            dt = rnd.exponential(_S_REFILL, r_small + r_big, go)
             allowed = np.where(go & on, allowed + np.minimum(dt, span_s - tt), allowed)
             cont = go & ~(tt + dt >= span_s)
             tt = np.where(cont, tt + dt, tt)
-            b = np.where(cont, b - f.pcp_batch, b)
-            refilled = np.where(cont, refilled + f.pcp_batch, refilled)
-            t_reach = np.where(cont & (refilled > buddy_cover) & np.isinf(t_reach), tt, t_reach)
+            marked = cont & (r_big > 0)
+            big = marked & (rnd.uniform(_S_REFILL, marked) * (r_small + r_big) < r_big)
+            b = np.where(big, b - 512.0, np.where(cont, b - f.pcp_batch, b))
+            thp_taken = np.where(big, thp_taken + 512.0, thp_taken)
+            refilled = np.where(cont & ~big, refilled + f.pcp_batch, refilled)
+            t_reach = np.where(cont & (refilled + thp_taken > buddy_cover) & np.isinf(t_reach), tt, t_reach)
             go = cont
-        return allowed, refilled, t_reach
+        return allowed, refilled, thp_taken, t_reach
 
     def mean_alloc(span_s):
         # the kernel's mean_alloc: the refaults the swap pool gives over the span
@@ -239,12 +246,20 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 return span, np.where(quiet & (alloc > 0), np.where(lasts, rr * span, reserve), 0.0)
 
             for _ in range(3):      # the phase's mean allocation rate, as a fixed point
-                span, _ = quiet_span(alloc, reserve_rate(alloc, reserve))
+                span, _ = quiet_span(alloc, reserve_rate(alloc - thp, reserve))
                 alloc = np.where(quiet, mean_alloc(span), alloc)
-            rr = reserve_rate(alloc, reserve)
+            rr = reserve_rate(alloc - thp, reserve)
+            # the allocation that wakes kswapd: a pcp refill, or a THP promotion the phase waits for
+            multi = quiet & ~one_cpu
+            u = rnd.uniform(_S_REFILL, multi)
+            p_thp = thp / np.maximum(alloc - rr, 1e-12)
+            is_thp_lump = multi & (u < p_thp)
+            lump_thp = np.where(is_thp_lump, u / np.maximum(p_thp, 1e-300) * 512.0, 0.0)
+            lump_pcp = np.where(multi & ~is_thp_lump, (u - p_thp) / np.maximum(1.0 - p_thp, 1e-300) * f.pcp_batch, 0.0)
+            drop = drop + lump_thp
             span, used = quiet_span(alloc, rr)
             reserve0 = reserve.copy()
-            rr = 0.5 * (rr + reserve_rate(alloc, np.maximum(reserve - used, 0.0)))     # the phase's mean
+            rr = 0.5 * (rr + reserve_rate(alloc - thp, np.maximum(reserve - used, 0.0)))     # the phase's mean
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus,
                                                                 refill_rate(alloc, rr), old_tag_rate(rr, reserve0))
             integrate_pending(quiet, np.minimum(first + flush_wait * 1e-9, span))
@@ -256,9 +271,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
-            lump = np.where(one_cpu, 0.0, rnd.uniform(_S_REFILL, quiet & ~one_cpu) * f.pcp_batch)
-            free = np.where(quiet, np.minimum(free, f.wmark_high) - lump, free)
-            reserve = np.where(quiet, reserve + lump, reserve)
+            free = np.where(quiet, np.minimum(free, f.wmark_high) - lump_thp - lump_pcp, free)
+            reserve = np.where(quiet, reserve + lump_pcp, reserve)
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
@@ -326,14 +340,15 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         alloc = np.where(step, mean_alloc(span), alloc)
 
         # promotions are refused once allocations drain free memory below the high watermark
-        rr = reserve_rate(alloc, reserve)
+        rr = reserve_rate(alloc - thp, reserve)
         multi = step & ~one_cpu
-        allowed_ev, refilled, t_buddy = refill_events(multi, span, np.maximum(alloc - rr, 0.0) / f.pcp_batch,
-                                                      np.maximum(alloc - promote - rr, 0.0) / f.pcp_batch)
+        allowed_ev, refilled, thp_taken, t_buddy = refill_events(
+            multi, span, np.maximum(alloc - thp - rr, 0.0) / f.pcp_batch,
+            np.maximum(alloc - promote - rr, 0.0) / f.pcp_batch, thp / 512.0)
         allowed = np.where(multi, allowed_ev,
                            np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12)))
         t_buddy = np.where(multi, t_buddy, -1.0)
-        take = alloc * span - promote * (span - allowed)
+        take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
         cold_pages = cold_pages + poisson(step, np.maximum(f.cold_list_share * alloc * span
                                                          - f.cold_promote_share * promote * (span - allowed), 0.0))
         step_alloc = np.where(span > 0, take / np.maximum(span, 1e-300), alloc)
@@ -433,16 +448,18 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         pcp_pend -= spilled_pend
         pcp_count -= spilled
         # other CPUs' refills eat into the clean pages above the pending ones
-        buddy_cover = np.maximum(buddy_cover - np.where(multi, refilled, refills * f.pcp_batch * span), 0.0)
+        buddy_cover = np.maximum(buddy_cover - np.where(multi, refilled + thp_taken, refills * f.pcp_batch * span),
+                                 0.0)
 
-        tally.promoted += step * promote * inside(allowed)
+        tally.promoted += step * ((promote - thp) * inside(allowed) + np.where(counting(t), thp_taken, 0.0))
+        take = take - thp_taken
         from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
         reserve = drain_reserve(step, reserve, from_reserve)
         take = take - from_reserve
         # refills took whole batches: what they took beyond the step's allocations stays on
         # those CPUs' lists
         reserve = np.where(multi, np.maximum(reserve + refilled - take, 0.0), reserve)
-        take = np.where(multi, refilled, take)
+        take = np.where(multi, refilled + thp_taken, take)
         to_buddy = np.where(is_thp, freed, spilled) * step
         free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take
         swapped = np.where(step, drain_swap(step, swapped, span) + ev * refault_share, swapped)

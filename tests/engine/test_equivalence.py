@@ -124,12 +124,12 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "2 outside; numa_pages_migrated 5.27e+07 vs 5.17e+07 +-7.8e+05 (+1.89%); pending_pages_peak 39 vs "
         "31.3 +-0.85 (+24.47%)"),
     ("thp_all", "batched"): (
-        "1 outside; pgdemote_kswapd 2.47e+07 vs 2.36e+07 +-9.5e+03 (+4.53%)"),
+        "1 outside; pgdemote_kswapd 2.44e+07 vs 2.36e+07 +-9.5e+03 (+3.14%)"),
     ("thp_all", "migrc"): (
-        "1 outside; pgdemote_kswapd 2.47e+07 vs 2.36e+07 +-9.5e+03 (+4.53%)"),
+        "1 outside; pgdemote_kswapd 2.44e+07 vs 2.36e+07 +-9.5e+03 (+3.14%)"),
     ("thp_half", "migrc"): (
-        "15 outside; tlb_shootdowns 1.71e+06 vs 1.36e+06 +-2.6e+05 (+25.90%); deferred_give_up 1.01e+04 vs "
-        "2.44e+03 +-6.2e+03 (+313.16%); initiator_wait_s 0.112 vs 0.0889 +-0.017 (+26.11%)"),
+        "2 outside; pending_pages_peak 632 vs 505 +-21 (+25.07%); pending_pages_mean 10.2 vs 9.03 +-1.1 "
+        "(+12.40%)"),
 }
 
 
