@@ -42,7 +42,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT, I_THP_ALLOC,
     I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
-    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
+    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_AHEAD, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
     P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_REFILL, _S_PCP, _S_RACE, _S_THP,
     kernel_inputs,
 )
@@ -65,7 +65,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
     n = P.shape[0]
     pend_t = np.zeros(_MAX_PENDING_BATCHES)
     pend_n = np.zeros(_MAX_PENDING_BATCHES)
-    st = np.zeros(8)
+    st = np.zeros(9)
     for i in range(n):
         P_i = P[i]
         o = out[i]
@@ -357,6 +357,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             from_pcp = min(take, max(pcp_count - st[P_PCP], 0.0)) if one_cpu else 0.0
             pcp_count -= from_pcp
             take -= from_pcp
+            st[P_AHEAD] = min(st[P_AHEAD], max(pcp_count - st[P_PCP], 0.0))
 
             # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy.
             # Watermarks see NR_FREE_PAGES, i.e. buddy pages only: pcp pages count once
@@ -365,18 +366,27 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if hold:
                 st[P_HELD] += deferred_pages
                 freed = pages - deferred_pages
+                new_tags = tagged
             else:
                 freed = pages
-                st[P_PCP] += deferred_pages
-            st[P_PCP] += tagged      # freed carrying the retired generation
+                new_tags = deferred_pages + tagged    # tagged: freed carrying the retired generation
+            # Nothing allocates from kswapd's list while it runs elsewhere, so it spills in the
+            # order it was filled (from the tail): the pages older than its oldest tagged one
+            # go first, then the rest, where later batches' clean pages lie among the tags.
+            # A step frees its flushed folios first and its tagged ones last.
+            if st[P_PCP] <= 0 and new_tags > 0:
+                st[P_AHEAD] = pcp_count + freed - new_tags
+            st[P_PCP] += new_tags
             if not is_thp:
                 pcp_count += freed
             over = max(pcp_count - pcp_high, 0.0)
             spills = np.ceil(over / pcp_batch)
             spilled = min(spills * pcp_batch, pcp_count)
-            clean = pcp_count - st[P_PCP]
-            spilled_clean = min(clean, spilled)
-            spilled_pend = spilled - spilled_clean
+            from_ahead = min(spilled, st[P_AHEAD])
+            mixed = pcp_count - st[P_AHEAD]
+            spilled_pend = min((spilled - from_ahead) * st[P_PCP] / mixed, st[P_PCP]) if mixed > 0 else 0.0
+            st[P_AHEAD] -= from_ahead
+            spilled_clean = spilled - spilled_pend
             if spilled_pend > 0:
                 st[P_COVER] = 0.0
             elif st[P_BUDDY] > 0:

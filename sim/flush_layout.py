@@ -41,8 +41,9 @@ _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_
  O_T_WRITE, O_T_MF, O_T_PIGGY, O_T_RECLAIM, O_T_GIVEUP) = range(len(_OUT))
 
 # pending-flush state of one lane, as a small vector the helpers update in place
-# P_FLUSH_END: when the last deferred flush a thread paid is done (s)
-(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END) = range(8)
+# P_FLUSH_END: when the last deferred flush a thread paid is done (s); P_AHEAD: clean pages on
+# kswapd's pcp list older than its oldest tagged one (they spill first)
+(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END, P_AHEAD) = range(9)
 
 # kinds of thread-triggered flush
 _K_NONE, _K_ALLOC, _K_WRITE, _K_MF = range(4)

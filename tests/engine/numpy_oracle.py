@@ -57,6 +57,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     pcp_count = np.zeros(n)
     reserve = f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0) / 5
     pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
+    ahead = np.zeros(n)     # clean pages on kswapd's list older than its oldest tagged one
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_len = np.zeros(n, dtype=np.int64)
@@ -427,6 +428,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         from_pcp = np.where(one_cpu & step, np.minimum(take, np.maximum(pcp_count - pcp_pend, 0.0)), 0.0)
         pcp_count = pcp_count - from_pcp
         take = take - from_pcp
+        ahead = np.where(step, np.minimum(ahead, np.maximum(pcp_count - pcp_pend, 0.0)), ahead)
         free = free - released          # held pages freed onto kswapd's pcp list
         pcp_count = pcp_count + released
 
@@ -434,15 +436,20 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         held += np.where(hold, deferred_pages, 0.0)
         freed = np.where(hold, pages - deferred_pages, pages) * step
         small_freed = np.where(is_thp, 0.0, freed)
+        new_tags = np.where(hold, 0.0, deferred_pages) + tagged     # tagged: carrying the retired generation
+        # kswapd's list spills in the order it was filled: older clean pages first, then the mix
+        ahead = np.where(step & (pcp_pend <= 0) & (new_tags > 0), pcp_count + freed - new_tags, ahead)
+        pcp_pend += new_tags
         pcp_count += small_freed
-        pcp_pend += np.where(hold, 0.0, deferred_pages)
-        pcp_pend += tagged          # freed carrying the retired generation
         over = np.maximum(pcp_count - f.pcp_high, 0)
         spills = np.ceil(over / f.pcp_batch)
         spilled = np.minimum(spills * f.pcp_batch, pcp_count)
-        clean = pcp_count - pcp_pend
-        spilled_clean = np.minimum(clean, spilled)
-        spilled_pend = spilled - spilled_clean
+        from_ahead = np.where(step, np.minimum(spilled, ahead), 0.0)
+        mixed = pcp_count - ahead
+        with np.errstate(all="ignore"):
+            spilled_pend = np.where(mixed > 0, np.minimum((spilled - from_ahead) * pcp_pend / mixed, pcp_pend), 0.0)
+        ahead = ahead - from_ahead
+        spilled_clean = spilled - spilled_pend
         buddy_cover = np.where(spilled_pend > 0, 0.0, buddy_cover + spilled_clean * (buddy_pend > 0))
         buddy_pend += spilled_pend
         pcp_pend -= spilled_pend

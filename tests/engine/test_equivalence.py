@@ -94,9 +94,8 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "2 outside; initiator_wait_s 1.82 vs 2.35 +-0.15 (-22.41%); deferred_give_up 4.3e+05 vs 4.65e+05 "
         "+-2.9e+04 (-7.62%)"),
     ("evict_high", "migrc"): (
-        "9 outside; numa_pages_migrated 7.58e+07 vs 7.15e+07 +-2.9e+06 (+5.93%); alloc_flush_ns_per_s "
-        "8.21e+06 vs 1.44e+07 +-1.3e+06 (-42.80%); deferred_flush_alloc 8.72e+05 vs 1.52e+06 +-1.7e+05 "
-        "(-42.48%)"),
+        "8 outside; pgdemote_kswapd 8.38e+07 vs 7.89e+07 +-4.2e+06 (+6.26%); numa_pages_migrated 7.72e+07 vs "
+        "7.15e+07 +-2.9e+06 (+7.99%); alloc_flush_ns_per_s 1.28e+07 vs 1.44e+07 +-1.3e+06 (-10.64%)"),
     ("lru_batch_512", "luf"): (
         "2 outside; stale_window_us_p99 1.49e+03 vs 1.1e+03 +-2.7e+02 (+35.44%); pending_pages_peak 576 vs "
         "512 (exact) (+12.50%)"),
@@ -121,7 +120,7 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("pressure", "batched"): (
         "1 outside; numa_pages_migrated 5.24e+07 vs 5.13e+07 +-6.8e+05 (+2.07%)"),
     ("pressure", "migrc"): (
-        "2 outside; numa_pages_migrated 5.27e+07 vs 5.17e+07 +-7.8e+05 (+1.89%); pending_pages_peak 39 vs "
+        "2 outside; numa_pages_migrated 5.27e+07 vs 5.17e+07 +-7.8e+05 (+1.88%); pending_pages_peak 39 vs "
         "31.3 +-0.85 (+24.47%)"),
     ("thp_all", "batched"): (
         "1 outside; pgdemote_kswapd 2.44e+07 vs 2.36e+07 +-9.5e+03 (+3.14%)"),
