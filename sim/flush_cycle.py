@@ -179,6 +179,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 pcp_count = (draw_uniform(key, ctr, _S_PCP, i) * pcp_batch
                              + (reserve / (num_cpus - 1.0) if num_cpus > 1 else 0.0))
                 reserve = drain_reserve(st, reserve, pcp_count)
+                if one_cpu:
+                    # the allocation that woke kswapd refilled this list from buddy: it holds a
+                    # whole batch, and free memory fell the rest of that batch below high
+                    lump = pcp_batch - pcp_count
+                    st[P_FREE] -= lump
+                    pcp_count += lump
                 burst = (st[P_FREE] < wpromo) & migrating
                 if not t < end:
                     break

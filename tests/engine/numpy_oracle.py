@@ -290,6 +290,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             share = np.where(num_cpus > 1, reserve / np.maximum(num_cpus - 1.0, 1e-300), 0.0)
             pcp_count[quiet] = (rnd.uniform(_S_PCP, quiet) * f.pcp_batch + share)[quiet]
             reserve = drain_reserve(quiet, reserve, pcp_count)
+            # one CPU: the refill that woke kswapd left a whole batch on the one list
+            lump = np.where(quiet & one_cpu, f.pcp_batch - pcp_count, 0.0)
+            free = free - lump
+            pcp_count = pcp_count + lump
             burst = np.where(quiet, free < f.wmark_promo, burst)
             burst &= f.migrating
             active = t < end

@@ -111,12 +111,6 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "1 outside; stale_window_us_p99 59.7 vs 46.4 +-13 (+28.83%)"),
     ("mostly_read_only_writes", "migrc"): (
         "1 outside; stale_window_us_p99 59.7 vs 46.4 +-13 (+28.83%)"),
-    ("one_cpu", "batched"): (
-        "13 outside; pgdemote_kswapd 1.01e+09 vs 1.05e+09 +-3.4e+07 (-3.46%); runtime_s 1.64e+04 vs 1.65e+04 "
-        "+-1.2e+02 (-0.76%); tlb_full_flushes 3.17e+07 vs 3.29e+07 +-1e+06 (-3.54%)"),
-    ("one_cpu", "migrc"): (
-        "17 outside; pgdemote_kswapd 9.63e+08 vs 9.97e+08 +-3e+07 (-3.36%); runtime_s 1.55e+04 vs 1.56e+04 "
-        "+-78 (-0.66%); stale_window_us_p50 82.2 vs 74.6 +-5.6 (+10.18%)"),
     ("pressure", "batched"): (
         "1 outside; numa_pages_migrated 5.24e+07 vs 5.13e+07 +-6.8e+05 (+2.07%)"),
     ("pressure", "migrc"): (
