@@ -129,7 +129,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # that CPU's list, where they serve allocations later (the reserve). Or it is
                 # a THP promotion (by its share of the pages taken from buddy), which lands it
                 # a random part of 512 below, all allocated: the phase runs until it is done.
-                # One CPU: kswapd's own list serves the thread (see from_pcp).
+                # (With one CPU it is that CPU's own refill: see the wake below.)
                 lump_thp = 0.0
                 lump_pcp = 0.0
                 if not one_cpu:
