@@ -236,8 +236,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # drain it through the step, and the step's freed pages only come at its end.
             rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
             if one_cpu:
+                # the thread allocates from kswapd's own list through the step (see from_pcp)
                 allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
-                refilled = -1.0
+                refilled = 0.0
                 t_buddy = -1.0
                 thp_taken = 0.0
             else:
@@ -376,10 +377,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             else:
                 freed = pages
                 new_tags = deferred_pages + tagged    # tagged: freed carrying the retired generation
-            # Nothing allocates from kswapd's list while it runs elsewhere, so it spills in the
-            # order it was filled (from the tail): the pages older than its oldest tagged one
-            # go first, then the rest, where later batches' clean pages lie among the tags.
-            # A step frees its flushed folios first and its tagged ones last.
+            # Nothing allocates from kswapd's list while kswapd runs there (its CPU's thread
+            # is preempted; one CPU aside), so it spills in the order it was filled, from the
+            # tail: the pages older than its oldest tagged one go first, then the rest, where
+            # later batches' clean pages lie among the tags. A step frees its flushed folios
+            # first and its tagged ones last.
             if st[P_PCP] <= 0 and new_tags > 0:
                 st[P_AHEAD] = pcp_count + freed - new_tags
             st[P_PCP] += new_tags
@@ -401,8 +403,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             st[P_PCP] -= spilled_pend
             pcp_count -= spilled
             # other CPUs' refills (and THP promotions) eat into the clean pages above the pending ones
-            st[P_COVER] = max(st[P_COVER] - (refilled + thp_taken if refilled >= 0 else refills * pcp_batch * span),
-                              0.0)
+            st[P_COVER] = max(st[P_COVER] - (refills * pcp_batch * span if one_cpu else refilled + thp_taken), 0.0)
 
             o[O_PROMOTED] += (promote - thp) * in_window(t, allowed, end) + (thp_taken if c else 0.0)
             take -= thp_taken
@@ -410,7 +411,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             reserve = drain_reserve(st, reserve, from_reserve)
             take -= from_reserve
             to_buddy = freed if is_thp else spilled
-            if refilled >= 0:
+            if not one_cpu:
                 # refills took whole batches: what they took beyond the step's allocations
                 # stays on those CPUs' lists (and a shortfall came from them), so free pages
                 # are conserved and kswapd reclaims what was allocated
