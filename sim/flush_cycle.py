@@ -35,6 +35,7 @@ from .steady import Flows
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, in_window, integrate, mean_alloc, old_tag_rate, owed, pending_pages,
     quiet_span, refill_events, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
+    wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -103,9 +104,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         cold_pages = 0.0      # on the inactive LRU list, waiting for kswapd
         pcp_count = 0.0
         # start at the reserve's steady state, which this loop settles to at about
-        # pcp_high/5 per other CPU (measured at 16 and 64 CPUs: 0.19 and 0.18), so that
+        # 0.16 pcp_high per other CPU (measured over 1 s at 16 and 64 CPUs: 0.159 and 0.157), so that
         # the window sees no drift from the start
-        reserve = pcp_high * max(num_cpus - 1, 0.0) / 5
+        reserve = 0.16 * pcp_high * max(num_cpus - 1, 0.0)
         st[:] = 0.0
         st[P_FLUSH_END] = -np.inf
         st[P_FREE] = wpromo
@@ -124,12 +125,14 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     span, used = quiet_span(alloc, rr, reserve, drop, end - t)
                     alloc = mean_alloc(base_alloc, swapped, lam, span)
                 rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
-                # The allocation that wakes kswapd is a pcp refill of `batch` pages, so it lands
-                # free memory a random part of a batch below high; the pages it moved sit on
-                # that CPU's list, where they serve allocations later (the reserve). Or it is
-                # a THP promotion (by its share of the pages taken from buddy), which lands it
-                # a random part of 512 below, all allocated: the phase runs until it is done.
-                # (With one CPU it is that CPU's own refill: see the wake below.)
+                # The allocation that wakes kswapd is a pcp refill of `batch` pages, which lands
+                # free memory part of a batch below high, where the phase's start fixes it
+                # (wake_lump); or a THP promotion (by its share of the pages taken from buddy),
+                # which lands it a random part of 512 below. Either way the phase's allocations
+                # took all of it: its span is the time they take. (The refills of a phase are
+                # a superposition of many CPUs' cycles, close to Poisson, so they take free
+                # memory at the allocation rate with no pages ahead; with one CPU the refill
+                # is that CPU's own: see the wake below.)
                 lump_thp = 0.0
                 lump_pcp = 0.0
                 if not one_cpu:
@@ -138,8 +141,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     if u < p_thp:
                         lump_thp = u / p_thp * 512.0
                     else:
-                        lump_pcp = (u - p_thp) / (1.0 - p_thp) * pcp_batch
-                span, used = quiet_span(alloc, rr, reserve, drop + lump_thp, end - t)
+                        lump_pcp = wake_lump(drop, pcp_batch, draw_poisson(key, ctr, _S_REFILL, i, thp / 512.0 * span))
+                span, used = quiet_span(alloc, rr, reserve, drop + lump_thp + lump_pcp, end - t)
                 reserve0 = reserve
                 # refills run at the phase's mean rate: the reserve drains through it
                 rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))
@@ -155,7 +158,6 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
                 st[P_FREE] = min(st[P_FREE], whigh) - lump_thp - lump_pcp
-                reserve += lump_pcp
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
                     c = (t >= 0) & (t < end)
@@ -174,10 +176,17 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # What kswapd left on its last CPU's pcp serves that CPU's thread later,
                 # without touching NR_FREE_PAGES: it joins the reserve of such pages.
                 reserve += pcp_count
-                # the thread on kswapd's new CPU drains its pcp between refills of `batch` pages,
-                # and the CPU holds its share of what kswapd left on the other lists
-                pcp_count = (draw_uniform(key, ctr, _S_PCP, i) * pcp_batch
-                             + (reserve / (num_cpus - 1.0) if num_cpus > 1 else 0.0))
+                # kswapd's new CPU is one that kswapd left pages on once (one of the reserve's
+                # holders, whose lists drain evenly from about `high`), or one whose thread
+                # drains its list between refills of `batch` pages. A share of the reserve on
+                # every CPU instead made no list ever short, and bursts too short.
+                u_pcp = draw_uniform(key, ctr, _S_PCP, i)
+                p_holder = (min(2.0 * reserve / max(pcp_high, 1.0), num_cpus - 1.0) / (num_cpus - 1.0)
+                            if num_cpus > 1 else 0.0)
+                if u_pcp < p_holder:
+                    pcp_count = u_pcp / p_holder * pcp_high
+                else:
+                    pcp_count = (u_pcp - p_holder) / (1.0 - p_holder) * pcp_batch
                 reserve = drain_reserve(st, reserve, pcp_count)
                 if one_cpu:
                     # the allocation that woke kswapd refilled this list from buddy: it holds a

@@ -181,6 +181,23 @@ def mean_alloc(base, swapped, lam, span_s):
 
 
 @njit(cache=True)
+def wake_lump(above_high_pages, batch_pages, thp_promotions):
+    """How far below the high watermark the refill that wakes kswapd lands free memory.
+
+    NR_FREE_PAGES moves by whole pcp batches (refills and spills) and by 512 pages per
+    THP promotion, so its value modulo `batch` is fixed by where the quiet phase
+    started: the refill that crosses high lands it `batch` minus the distance above
+    high (modulo `batch`) below. Without THPs every wake of a run lands at the same
+    point, as in the reference; each THP promotion shifts it by 512 modulo `batch`.
+    A uniform draw here made two-step bursts out of bursts that are always one step.
+    Returns a value in (0, batch]."""
+    x = above_high_pages - 512.0 * thp_promotions
+    # the offset keeps rounding noise at a whole multiple of `batch` (where free memory
+    # often sits) from jumping a whole batch
+    return batch_pages - (x - batch_pages * np.floor(x / batch_pages + 1e-9))
+
+
+@njit(cache=True)
 def quiet_span(alloc, rr, reserve, drop, left_s):
     """How long a quiet phase lasts, and the reserve pages it uses: allocations at `alloc`
     take `drop` pages of free memory, less those the reserve serves at `rr` until it runs

@@ -55,7 +55,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     burst = np.zeros(n, bool)
     free = f.wmark_promo.copy()
     pcp_count = np.zeros(n)
-    reserve = f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0) / 5
+    reserve = 0.16 * f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0)
     pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
     ahead = np.zeros(n)     # clean pages on kswapd's list older than its oldest tagged one
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
@@ -83,12 +83,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         if trigger is not None:
             tally.triggers[trigger] += c
 
-    def retire(mask, at, keep_tags=False):
-        """A flush covered everything pending: record stale windows, clear the state
-        (kswapd's own flush keeps the generation tags of the freed pages)."""
+    def retire(mask, at, count_at, keep_tags=False):
+        """A flush covered everything pending at `at`: record stale windows, clear the state
+        (kswapd's own flush keeps the generation tags of the freed pages). The windows count
+        when the flush *started* (`count_at`) inside the window, as its shootdown does."""
         if not mask.any():
             return np.zeros(n)
-        c = mask & counting(at)
+        c = mask & counting(count_at)
         ages_s = np.where(mask[:, None], np.maximum(np.where(mask, at, 0.0)[:, None] - pend_t, 0.0), 0.0)
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
         w = pend_n * live * c[:, None]
@@ -154,13 +155,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                                old_pend)
         return np.where(mask, left, reserve)
 
-    def poisson(active, mean):
+    def poisson(active, mean, stream=_S_COLD):
         # the kernel's draw_poisson, lane by lane: one uniform, inverted; two more for a
         # normal where the mean is above 50
         mean = np.where(active, mean, 0.0)
-        u = rnd.uniform(_S_COLD, active)
+        u = rnd.uniform(stream, active)
         big = active & (mean > 50.0)
-        z = rnd.normal(_S_COLD, big)
+        z = rnd.normal(stream, big)
         p = np.exp(-mean)
         cdf = p.copy()
         k = np.zeros(n)
@@ -229,7 +230,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(by_alloc, at, True, "alloc", alloc_path=by_alloc.astype(float))
         add_flush(by_write, at, True, "write_fault")
         add_flush(by_mf, at, True, "memory_failure")
-        return retire(hit, at + flush_wait * 1e-9)       # safe once the flush is done
+        return retire(hit, at + flush_wait * 1e-9, at)       # safe once the flush is done
 
     active = t < end
     while active.any():
@@ -256,8 +257,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             p_thp = thp / np.maximum(alloc - rr, 1e-12)
             is_thp_lump = multi & (u < p_thp)
             lump_thp = np.where(is_thp_lump, u / np.maximum(p_thp, 1e-300) * 512.0, 0.0)
-            lump_pcp = np.where(multi & ~is_thp_lump, (u - p_thp) / np.maximum(1.0 - p_thp, 1e-300) * f.pcp_batch, 0.0)
-            drop = drop + lump_thp
+            # free memory moves by whole batches (and 512 pages per THP promotion), so the
+            # waking refill lands it where the phase's start fixes, all of it allocated by then
+            pcp_wake = multi & ~is_thp_lump
+            n_thp = poisson(pcp_wake, thp / 512.0 * np.where(quiet, span, 0.0), _S_REFILL)
+            x = drop - 512.0 * n_thp
+            lump_pcp = np.where(pcp_wake, f.pcp_batch - (x - f.pcp_batch * np.floor(x / f.pcp_batch + 1e-9)), 0.0)
+            drop = drop + lump_thp + lump_pcp
             span, used = quiet_span(alloc, rr)
             reserve0 = reserve.copy()
             rr = 0.5 * (rr + reserve_rate(alloc - thp, np.maximum(reserve - used, 0.0)))     # the phase's mean
@@ -273,11 +279,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
             free = np.where(quiet, np.minimum(free, f.wmark_high) - lump_thp - lump_pcp, free)
-            reserve = np.where(quiet, reserve + lump_pcp, reserve)
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
-            released = retire(woke_hold, t + flush_wait * 1e-9)
+            released = retire(woke_hold, t + flush_wait * 1e-9, t)
             free = free - released
             pcp_count = pcp_count + released
             spilled = np.minimum(np.ceil(np.maximum(pcp_count - f.pcp_high, 0) / f.pcp_batch) * f.pcp_batch, pcp_count)
@@ -287,8 +292,15 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             old_pend[quiet] += pcp_pend[quiet]
             pcp_pend[quiet] = 0.0
             reserve = np.where(quiet, reserve + pcp_count, reserve)
-            share = np.where(num_cpus > 1, reserve / np.maximum(num_cpus - 1.0, 1e-300), 0.0)
-            pcp_count[quiet] = (rnd.uniform(_S_PCP, quiet) * f.pcp_batch + share)[quiet]
+            # kswapd's new CPU holds what kswapd left there once (a holder), or is in its
+            # cycle of refills
+            u_pcp = rnd.uniform(_S_PCP, quiet)
+            others = np.maximum(num_cpus - 1.0, 1e-300)
+            p_holder = np.where(num_cpus > 1, np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), others) / others, 0.0)
+            holder = u_pcp < p_holder
+            c0 = np.where(holder, u_pcp / np.maximum(p_holder, 1e-300) * f.pcp_high,
+                          (u_pcp - p_holder) / np.maximum(1.0 - p_holder, 1e-300) * f.pcp_batch)
+            pcp_count[quiet] = c0[quiet]
             reserve = drain_reserve(quiet, reserve, pcp_count)
             # one CPU: the refill that woke kswapd left a whole batch on the one list
             lump = np.where(quiet & one_cpu, f.pcp_batch - pcp_count, 0.0)
@@ -376,7 +388,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             add_flush(step & (nf > k), t, False)
         had = step & (pend_len > 0) & (n_before > 0)
         tally.triggers["piggyback"] += had & c
-        released = released + retire(had, t + fw_s, keep_tags=True)
+        released = released + retire(had, t + fw_s, t, keep_tags=True)
         now_retired = step & cand & ~give_up & after
         # a write fault or memory failure during kswapd's flush pays the fresh deferral
         # (or an allocation taking a page tagged with the generation it reuses)
@@ -394,10 +406,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(raced & is_wf, t, True, "write_fault", raced=True)
         add_flush(raced & ~is_mf & ~is_wf, t, True, "alloc", alloc_path=np.ones(n), raced=True)
         t_last = (n_before + 1.0 + np.where(raced, u_race / np.maximum(p_race, 1e-300), 0.0)) * fw_s
-        released = released + retire(raced, t + t_last)
+        released = released + retire(raced, t + t_last, t)
         had = step & ~raced & (((pend_len > 0) & after) | now_retired)
         tally.triggers["piggyback"] += had & c & ~give_up
-        released = released + retire(had, t + t_last, keep_tags=True)
+        released = released + retire(had, t + t_last, t, keep_tags=True)
         age = t_last
         tally.pending_page_s += now_retired * k_def * inside(age)
         tally.pending_peak = np.maximum(tally.pending_peak, np.where(
