@@ -101,6 +101,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
         t = -warmup
         burst = False
+        thp_phase = draw_uniform(key, ctr, _S_THP, i)     # where the run starts between two THPs
         cold_pages = 0.0      # on the inactive LRU list, waiting for kswapd
         pcp_count = 0.0
         # start at the reserve's steady state, which this loop settles to at about
@@ -158,6 +159,14 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
                 st[P_FREE] = min(st[P_FREE], whigh) - lump_thp - lump_pcp
+                # the phase's refills took its pages from the buddy head: the clean ones over
+                # any tagged pages there, then those (harmlessly, with nothing pending, or
+                # the trigger above fired and retired them)
+                eaten = drop + lump_thp + lump_pcp
+                past = eaten - st[P_COVER]
+                st[P_COVER] = max(st[P_COVER] - eaten, 0.0)
+                if past > 0:
+                    st[P_BUDDY] = max(st[P_BUDDY] - past, 0.0)
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
                     c = (t >= 0) & (t < end)
@@ -200,8 +209,14 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if not burst:
                 continue
 
-            # one kswapd step: an LRU batch of small folios, or one THP
-            is_thp = draw_uniform(key, ctr, _S_THP, i) < P_i[I_THP_P]
+            # one kswapd step: an LRU batch of small folios, or one THP. THPs lie evenly
+            # among the small folios (the share the parameter gives, in any stretch of the
+            # LRU), so they come every 1/thp_step_p steps, not at geometric gaps: a long
+            # run of small batches has no THP flush to retire what migrc defers.
+            thp_phase += P_i[I_THP_P]
+            is_thp = thp_phase >= 1.0
+            if is_thp:
+                thp_phase -= 1.0
             small = not is_thp
             # the inactive list's folios go first: a batch takes what has gathered there
             n_cold = min(cold_pages, lru) if small else 0.0
@@ -267,7 +282,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # or migrate_pages_batch()'s; a thread can only pay it before then
             fw_s = flush_wait * 1e-9
             t_k = fw_s if n_before > 0 else ((n_before + 1.0) * fw_s if after else np.inf)
-            old_rate = old_tag_rate(st, rr, reserve)
+            # old kswapd CPUs' threads pop their lists only for the small allocations the step
+            # makes: with promotions refused, often none (rr counts the refused ones too)
+            old_rate = old_tag_rate(st, reserve_rate(max(take - thp_taken, 0.0) / span, reserve, num_cpus,
+                                                     pcp_high), reserve)
             first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills, old_rate,
                                   t_buddy)
             c = (t >= 0) & (t < end)

@@ -53,6 +53,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     t = -warmup_s.astype(float).copy()
     end = window_s.astype(float)
     burst = np.zeros(n, bool)
+    thp_phase = rnd.uniform(_S_THP, np.ones(n, bool))     # THPs come every 1/thp_step_p steps
     free = f.wmark_promo.copy()
     pcp_count = np.zeros(n)
     reserve = 0.16 * f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0)
@@ -279,6 +280,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
             free = np.where(quiet, np.minimum(free, f.wmark_high) - lump_thp - lump_pcp, free)
+            # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
+            eaten = np.where(quiet, drop, 0.0)
+            past = eaten - buddy_cover
+            buddy_cover = np.where(quiet, np.maximum(buddy_cover - eaten, 0.0), buddy_cover)
+            buddy_pend = np.where(quiet & (past > 0), np.maximum(buddy_pend - past, 0.0), buddy_pend)
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
@@ -313,7 +319,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         step = active & burst
         if not step.any():
             continue
-        is_thp = rnd.uniform(_S_THP, step) < f.thp_step_p
+        thp_phase = np.where(step, thp_phase + f.thp_step_p, thp_phase)
+        is_thp = step & (thp_phase >= 1.0)
+        thp_phase = np.where(is_thp, thp_phase - 1.0, thp_phase)
         small = step & ~is_thp
         e = f.evict_share
         n_cold = np.where(small, np.minimum(cold_pages, lru), 0.0)
@@ -375,7 +383,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # kswapd's first flush, once done, retires what is pending; a thread pays it only before
         fw_s = flush_wait * 1e-9
         t_k = np.where(n_before > 0, fw_s, np.where(after, (n_before + 1.0) * fw_s, np.inf))
-        old_rate = old_tag_rate(rr, reserve)
+        # old kswapd CPUs' threads pop their lists only for the small allocations made
+        small_rate = np.where(step & (span > 0), np.maximum(take - thp_taken, 0.0) / np.maximum(span, 1e-300), 0.0)
+        old_rate = old_tag_rate(reserve_rate(small_rate, reserve), reserve)
         first, hit, by_alloc, by_write, by_mf = trigger_times(step, np.minimum(span, t_k), one_cpu,
                                                               step_alloc / num_cpus, refills, old_rate, t_buddy)
         integrate_pending(step, np.minimum(np.minimum(first + fw_s, t_k), span))

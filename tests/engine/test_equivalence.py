@@ -92,8 +92,8 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("evict_high", "luf"): (
         "2 outside; initiator_wait_s 1.88 vs 2.35 +-0.15 (-19.99%); copy_s 85.3 vs 83.3 +-1.9 (+2.47%)"),
     ("evict_high", "migrc"): (
-        "4 outside; numa_pages_migrated 7.48e+07 vs 7.15e+07 +-2.9e+06 (+4.63%); alloc_flush_ns_per_s "
-        "1.26e+07 vs 1.44e+07 +-1.3e+06 (-12.26%); pending_pages_peak 9 vs 9.83 +-0.67 (-8.47%)"),
+        "3 outside; alloc_flush_ns_per_s 1.19e+07 vs 1.38e+07 +-1.1e+06 (-14.16%); deferred_flush_alloc "
+        "1.27e+06 vs 1.44e+06 +-1.5e+05 (-12.18%); pending_pages_peak 9 vs 9.83 +-0.67 (-8.47%)"),
     ("lru_batch_512", "luf"): (
         "1 outside; stale_window_us_p99 1.45e+03 vs 1.1e+03 +-2.7e+02 (+31.84%)"),
     ("lru_batch_512", "migrc"): (
@@ -104,15 +104,16 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("memory_failures", "migrc_hold"): (
         "4 outside; deferred_give_up 2.46e+04 vs 4.2e+04 +-1.5e+04 (-41.39%); stale_window_us_p50 404 vs 312 "
         "+-50 (+29.51%); held_mib_peak 1.81 vs 1.56 +-0.17 (+15.67%)"),
+    ("mostly_read_only_writes", "luf"): (
+        "1 outside; pending_pages_peak 63.9 vs 62 +-1.5 (+3.09%)"),
+    ("mostly_read_only_writes", "migrc"): (
+        "1 outside; pending_pages_peak 63.9 vs 62 +-1.5 (+3.09%)"),
     ("pressure", "migrc"): (
         "1 outside; pending_pages_peak 38.8 vs 31.3 +-0.85 (+23.94%)"),
     ("thp_all", "batched"): (
         "1 outside; pgdemote_kswapd 2.44e+07 vs 2.36e+07 +-9.5e+03 (+3.14%)"),
     ("thp_all", "migrc"): (
         "1 outside; pgdemote_kswapd 2.44e+07 vs 2.36e+07 +-9.5e+03 (+3.14%)"),
-    ("thp_half", "migrc"): (
-        "3 outside; deferred_give_up 1.04e+04 vs 2.44e+03 +-6.2e+03 (+325.55%); stale_window_us_p99 970 vs "
-        "692 +-2.5e+02 (+40.25%); pending_pages_peak 612 vs 505 +-21 (+21.11%)"),
 }
 
 

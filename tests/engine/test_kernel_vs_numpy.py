@@ -44,6 +44,9 @@ CASES = {
     "big_lru_broadcast_bare": _params(machine=dict(broadcast_flush=True, is_guest=False, num_cpus=64),
                                       reclaim=dict(lru_batch_pages=512)),
     "no_demotion": _params(reclaim=dict(demotion_enabled=False)),
+    # mostly evicted: kswapd's own flushes retire deferrals and leave their tags live on
+    # buddy, for the next quiet phase's refills to take
+    "evict_high": _params(reclaim=dict(evict_fraction=0.9)),
     # kswapd barely outruns allocations: long bursts, refills into pending pages on buddy
     "slow_kswapd": _params(0.015, 0.01, reclaim=dict(lru_batch_pages=1)),
 }
