@@ -29,12 +29,14 @@ import sim
 from sim.metrics import ALL_METRICS
 
 ALL = os.environ.get("MIGRC_EQUIVALENCE", "") == "all"
-REF_SEEDS = list(range(6))
+# 12, not 6: six windows gave a too-narrow t-interval for peaks and tails that are
+# discrete and heavy-tailed (a pending peak of 93 pages in 1 reference window of 18)
+REF_SEEDS = list(range(12))
 FAST_SEEDS = list(range(100, 124))
 WINDOW, WARMUP = 0.1, 0.05
 
 # two-sided 99% Student-t quantiles
-_T995 = {1: 63.657, 2: 9.925, 3: 5.841, 4: 4.604, 5: 4.032, 6: 3.707, 7: 3.499, 8: 3.355, 9: 3.250, 10: 3.169,
+_T995 = {1: 63.657, 2: 9.925, 3: 5.841, 4: 4.604, 5: 4.032, 6: 3.707, 7: 3.499, 8: 3.355, 9: 3.250, 10: 3.169, 11: 3.106,
          15: 2.947, 20: 2.845, 30: 2.750}
 
 
@@ -79,41 +81,37 @@ CONFIGS = {
 }
 CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")}
 
-# (config, policy) -> the measured gap (2026-11-26, sim 0.9.0, 6 reference vs 24 fast seeds, window 0.1 s):
+# (config, policy) -> the measured gap (2026-11-26, sim 0.9.0, 12 reference vs 24 fast seeds, window 0.1 s):
 # "N outside; metric fast vs reference +-99% half-width (relative gap)". The full set runs
 # green with these as strict xfails, so a fix shows up as an XPASS failure and its mark goes.
 # Where the two models still disagree (see docs/reference-model.md, "Equivalence"):
 KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
+    ("bare_metal", "migrc"): (
+        "1 outside; stale_window_us_p99 1.29e+03 vs 1.06e+03 +-1.7e+02 (+21.56%)"),
     ("default_all_policies", "migrc_hold"): (
-        "1 outside; stale_window_us_p99 9.9e+03 vs 1.34e+04 +-1.6e+03 (-26.22%)"),
+        "2 outside; stale_window_us_p99 9.9e+03 vs 1.3e+04 +-1.1e+03 (-23.62%); stale_window_us_p50 7.36e+03 "
+        "vs 7.06e+03 +-2.9e+02 (+4.26%)"),
     ("evict_high", "batched"): (
-        "20 outside; tlb_shootdowns 3.56e+08 vs 3.44e+08 +-9.7e+06 (+3.22%); pgdemote_kswapd 7.83e+07 vs "
-        "7.53e+07 +-2.6e+06 (+3.95%); numa_pages_migrated 7.11e+07 vs 6.85e+07 +-1.2e+06 (+3.84%)"),
+        "20 outside; tlb_shootdowns 3.56e+08 vs 3.42e+08 +-6.2e+06 (+3.93%); pgdemote_kswapd 7.83e+07 vs "
+        "7.46e+07 +-2e+06 (+4.94%); numa_pages_migrated 7.11e+07 vs 6.89e+07 +-1.3e+06 (+3.15%)"),
     ("evict_high", "luf"): (
-        "2 outside; initiator_wait_s 1.88 vs 2.35 +-0.15 (-19.99%); copy_s 85.3 vs 83.3 +-1.9 (+2.47%)"),
+        "17 outside; pgdemote_kswapd 4.92e+07 vs 4.71e+07 +-1.1e+06 (+4.31%); runtime_s 864 vs 859 +-3.2 "
+        "(+0.53%); initiator_wait_s 1.88 vs 2.28 +-0.11 (-17.65%)"),
     ("evict_high", "migrc"): (
-        "3 outside; alloc_flush_ns_per_s 1.19e+07 vs 1.38e+07 +-1.1e+06 (-14.16%); deferred_flush_alloc "
-        "1.27e+06 vs 1.44e+06 +-1.5e+05 (-12.18%); pending_pages_peak 9 vs 9.83 +-0.67 (-8.47%)"),
-    ("lru_batch_512", "luf"): (
-        "1 outside; stale_window_us_p99 1.45e+03 vs 1.1e+03 +-2.7e+02 (+31.84%)"),
-    ("lru_batch_512", "migrc"): (
-        "1 outside; stale_window_us_p99 1.45e+03 vs 1.1e+03 +-2.7e+02 (+31.84%)"),
+        "24 outside; tlb_shootdowns 3.92e+08 vs 3.77e+08 +-1.2e+07 (+3.99%); pgdemote_kswapd 8.21e+07 vs "
+        "7.75e+07 +-2.5e+06 (+5.97%); numa_pages_migrated 7.46e+07 vs 7.09e+07 +-2.6e+06 (+5.18%)"),
+    ("lru_batch_1", "migrc"): (
+        "1 outside; stale_window_us_mean 468 vs 438 +-25 (+6.78%)"),
     ("memory_failures", "migrc"): (
-        "2 outside; stale_window_us_p99 927 vs 720 +-69 (+28.65%); stale_window_us_mean 293 vs 258 +-34 "
-        "(+13.38%)"),
-    ("memory_failures", "migrc_hold"): (
-        "4 outside; deferred_give_up 2.46e+04 vs 4.2e+04 +-1.5e+04 (-41.39%); stale_window_us_p50 404 vs 312 "
-        "+-50 (+29.51%); held_mib_peak 1.81 vs 1.56 +-0.17 (+15.67%)"),
+        "3 outside; stale_window_us_p99 927 vs 723 +-75 (+28.10%); pending_pages_mean 18.1 vs 16.2 +-1.9 "
+        "(+11.90%); stale_window_us_mean 293 vs 262 +-24 (+11.78%)"),
     ("mostly_read_only_writes", "luf"): (
-        "1 outside; pending_pages_peak 63.9 vs 62 +-1.5 (+3.09%)"),
+        "1 outside; stale_window_us_p50 15.7 vs 15.7 +-0.046 (+0.33%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "1 outside; pending_pages_peak 63.9 vs 62 +-1.5 (+3.09%)"),
+        "1 outside; stale_window_us_p50 15.7 vs 15.7 +-0.046 (+0.33%)"),
     ("pressure", "migrc"): (
-        "1 outside; pending_pages_peak 38.8 vs 31.3 +-0.85 (+23.94%)"),
-    ("thp_all", "batched"): (
-        "1 outside; pgdemote_kswapd 2.44e+07 vs 2.36e+07 +-9.5e+03 (+3.14%)"),
-    ("thp_all", "migrc"): (
-        "1 outside; pgdemote_kswapd 2.44e+07 vs 2.36e+07 +-9.5e+03 (+3.14%)"),
+        "3 outside; pending_pages_peak 38.8 vs 31.1 +-0.47 (+24.93%); alloc_flush_ns_per_s 2.84e+06 vs "
+        "3.17e+06 +-3e+05 (-10.54%); deferred_flush_alloc 1.71e+05 vs 1.91e+05 +-1.9e+04 (-10.41%)"),
 }
 
 
