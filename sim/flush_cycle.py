@@ -34,7 +34,7 @@ from .steady import Flows
 
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, in_window, integrate, mean_alloc, old_tag_rate, owed, pending_pages,
-    quiet_span, refill_events, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
+    quiet_fixed_point, refill_events, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
     wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
@@ -121,11 +121,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # the phase's mean rate (refaults slow down as the swap pool drains; a fixed
                 # point, so the pages the pool loses are the ones free memory lost)
                 drop = max(st[P_FREE] - whigh, 0.0)
-                for _ in range(3):
-                    rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
-                    span, used = quiet_span(alloc, rr, reserve, drop, end - t)
-                    alloc = mean_alloc(base_alloc, swapped, lam, span)
-                rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
+                alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve, num_cpus,
+                                                          pcp_high, drop, end - t)
                 # The allocation that wakes kswapd is a pcp refill of `batch` pages, which lands
                 # free memory part of a batch below high, where the phase's start fixes it
                 # (wake_lump); or a THP promotion (by its share of the pages taken from buddy),
@@ -143,7 +140,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                         lump_thp = u / p_thp * 512.0
                     else:
                         lump_pcp = wake_lump(drop, pcp_batch, draw_poisson(key, ctr, _S_REFILL, i, thp / 512.0 * span))
-                span, used = quiet_span(alloc, rr, reserve, drop + lump_thp + lump_pcp, end - t)
+                if lump_thp + lump_pcp > 0:
+                    alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve,
+                                                              num_cpus, pcp_high, drop + lump_thp + lump_pcp, end - t)
                 reserve0 = reserve
                 # refills run at the phase's mean rate: the reserve drains through it
                 rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))

@@ -248,10 +248,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 span = np.where(alloc > 0, span, end - t + 1e-9)
                 return span, np.where(quiet & (alloc > 0), np.where(lasts, rr * span, reserve), 0.0)
 
-            for _ in range(3):      # the phase's mean allocation rate, as a fixed point
-                span, _ = quiet_span(alloc, reserve_rate(alloc - thp, reserve))
-                alloc = np.where(quiet, mean_alloc(span), alloc)
-            rr = reserve_rate(alloc - thp, reserve)
+            def fixed_point(alloc):
+                # the phase's mean allocation rate, its span and reserve use, found together
+                for _ in range(3):
+                    span, _ = quiet_span(alloc, reserve_rate(alloc - thp, reserve))
+                    alloc = np.where(quiet, mean_alloc(span), alloc)
+                rr = reserve_rate(alloc - thp, reserve)
+                span, used = quiet_span(alloc, rr)
+                return alloc, rr, span, used
+
+            alloc, rr, span, used = fixed_point(alloc)
             # the allocation that wakes kswapd: a pcp refill, or a THP promotion the phase waits for
             multi = quiet & ~one_cpu
             u = rnd.uniform(_S_REFILL, multi)
@@ -264,8 +270,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             n_thp = poisson(pcp_wake, thp / 512.0 * np.where(quiet, span, 0.0), _S_REFILL)
             x = drop - 512.0 * n_thp
             lump_pcp = np.where(pcp_wake, f.pcp_batch - (x - f.pcp_batch * np.floor(x / f.pcp_batch + 1e-9)), 0.0)
+            lumped = quiet & (lump_thp + lump_pcp > 0)
             drop = drop + lump_thp + lump_pcp
-            span, used = quiet_span(alloc, rr)
+            alloc2, rr2, span2, used2 = fixed_point(alloc)
+            alloc, rr = np.where(lumped, alloc2, alloc), np.where(lumped, rr2, rr)
+            span, used = np.where(lumped, span2, span), np.where(lumped, used2, used)
             reserve0 = reserve.copy()
             rr = 0.5 * (rr + reserve_rate(alloc - thp, np.maximum(reserve - used, 0.0)))     # the phase's mean
             first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus,

@@ -92,26 +92,26 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "2 outside; stale_window_us_p99 9.9e+03 vs 1.3e+04 +-1.1e+03 (-23.62%); stale_window_us_p50 7.36e+03 "
         "vs 7.06e+03 +-2.9e+02 (+4.26%)"),
     ("evict_high", "batched"): (
-        "20 outside; tlb_shootdowns 3.56e+08 vs 3.42e+08 +-6.2e+06 (+3.93%); pgdemote_kswapd 7.83e+07 vs "
-        "7.46e+07 +-2e+06 (+4.94%); numa_pages_migrated 7.11e+07 vs 6.89e+07 +-1.3e+06 (+3.15%)"),
+        "5 outside; pgdemote_kswapd 7.66e+07 vs 7.46e+07 +-1.9e+06 (+2.65%); numa_pages_migrated 7.07e+07 vs "
+        "6.89e+07 +-1.3e+06 (+2.53%); pgmigrate_success 1.47e+08 vs 1.44e+08 +-2.6e+06 (+2.59%)"),
     ("evict_high", "luf"): (
-        "17 outside; pgdemote_kswapd 4.92e+07 vs 4.71e+07 +-1.1e+06 (+4.31%); runtime_s 864 vs 859 +-3.2 "
-        "(+0.53%); initiator_wait_s 1.88 vs 2.28 +-0.11 (-17.65%)"),
+        "3 outside; initiator_wait_s 1.81 vs 2.28 +-0.11 (-20.64%); pgmigrate_success 9.33e+07 vs 9.2e+07 "
+        "+-1.4e+06 (+1.47%); numa_hint_faults 5.64e+07 vs 5.61e+07 +-2.9e+05 (+0.57%)"),
     ("evict_high", "migrc"): (
-        "24 outside; tlb_shootdowns 3.92e+08 vs 3.77e+08 +-1.2e+07 (+3.99%); pgdemote_kswapd 8.21e+07 vs "
-        "7.75e+07 +-2.5e+06 (+5.97%); numa_pages_migrated 7.46e+07 vs 7.09e+07 +-2.6e+06 (+5.18%)"),
+        "8 outside; pgdemote_kswapd 8.02e+07 vs 7.75e+07 +-2.5e+06 (+3.54%); numa_pages_migrated 7.41e+07 vs "
+        "7.09e+07 +-2.5e+06 (+4.42%); alloc_flush_ns_per_s 1.17e+07 vs 1.37e+07 +-5.7e+05 (-14.64%)"),
     ("lru_batch_1", "migrc"): (
-        "1 outside; stale_window_us_mean 468 vs 438 +-25 (+6.78%)"),
+        "1 outside; stale_window_us_mean 468 vs 438 +-24 (+6.78%)"),
     ("memory_failures", "migrc"): (
-        "3 outside; stale_window_us_p99 927 vs 723 +-75 (+28.10%); pending_pages_mean 18.1 vs 16.2 +-1.9 "
-        "(+11.90%); stale_window_us_mean 293 vs 262 +-24 (+11.78%)"),
+        "3 outside; stale_window_us_p99 927 vs 723 +-73 (+28.10%); pending_pages_mean 18.1 vs 16.2 +-1.8 "
+        "(+11.90%); stale_window_us_mean 293 vs 262 +-23 (+11.78%)"),
     ("mostly_read_only_writes", "luf"): (
-        "1 outside; stale_window_us_p50 15.7 vs 15.7 +-0.046 (+0.33%)"),
+        "1 outside; stale_window_us_p50 15.7 vs 15.7 +-0.045 (+0.33%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "1 outside; stale_window_us_p50 15.7 vs 15.7 +-0.046 (+0.33%)"),
+        "1 outside; stale_window_us_p50 15.7 vs 15.7 +-0.045 (+0.33%)"),
     ("pressure", "migrc"): (
-        "3 outside; pending_pages_peak 38.8 vs 31.1 +-0.47 (+24.93%); alloc_flush_ns_per_s 2.84e+06 vs "
-        "3.17e+06 +-3e+05 (-10.54%); deferred_flush_alloc 1.71e+05 vs 1.91e+05 +-1.9e+04 (-10.41%)"),
+        "3 outside; pending_pages_peak 38.8 vs 31.1 +-0.46 (+24.93%); alloc_flush_ns_per_s 2.84e+06 vs "
+        "3.17e+06 +-3e+05 (-10.54%); deferred_flush_alloc 1.71e+05 vs 1.91e+05 +-1.8e+04 (-10.41%)"),
 }
 
 
