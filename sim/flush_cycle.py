@@ -265,9 +265,13 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 t_buddy = -1.0
                 thp_taken = 0.0
             else:
+                # while promotions are refused the reserve's holders serve their share of the
+                # allocations still made, not of the refused ones
+                off = max(alloc - promote, 0.0)
                 allowed, refilled, thp_taken, t_buddy = refill_events(
                     key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp - rr, 0.0) / pcp_batch,
-                    max(alloc - promote - rr, 0.0) / pcp_batch, thp / 512.0, pcp_batch, st[P_COVER])
+                    max(off - reserve_rate(off, reserve, num_cpus, pcp_high), 0.0) / pcp_batch, thp / 512.0,
+                    pcp_batch, st[P_COVER])
             # small-folio allocations as a fluid, THP promotions as the lumps drawn
             take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
             cold_pages += draw_poisson(key, ctr, _S_COLD, i,

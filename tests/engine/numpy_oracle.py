@@ -378,7 +378,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         multi = step & ~one_cpu
         allowed_ev, refilled, thp_taken, t_buddy = refill_events(
             multi, span, np.maximum(alloc - thp - rr, 0.0) / f.pcp_batch,
-            np.maximum(alloc - promote - rr, 0.0) / f.pcp_batch, thp / 512.0)
+            np.maximum(np.maximum(alloc - promote, 0.0) - reserve_rate(np.maximum(alloc - promote, 0.0), reserve), 0.0)
+            / f.pcp_batch, thp / 512.0)
         allowed = np.where(multi, allowed_ev,
                            np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12)))
         t_buddy = np.where(multi, t_buddy, -1.0)

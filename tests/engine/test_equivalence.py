@@ -92,14 +92,15 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "2 outside; stale_window_us_p99 9.9e+03 vs 1.3e+04 +-1.1e+03 (-23.62%); stale_window_us_p50 7.36e+03 "
         "vs 7.06e+03 +-2.9e+02 (+4.26%)"),
     ("evict_high", "batched"): (
-        "5 outside; pgdemote_kswapd 7.66e+07 vs 7.46e+07 +-1.9e+06 (+2.65%); numa_pages_migrated 7.07e+07 vs "
-        "6.89e+07 +-1.3e+06 (+2.53%); pgmigrate_success 1.47e+08 vs 1.44e+08 +-2.6e+06 (+2.59%)"),
+        "3 outside; numa_pages_migrated 7.04e+07 vs 6.89e+07 +-1.3e+06 (+2.06%); pgmigrate_success 1.47e+08 "
+        "vs 1.44e+08 +-2.6e+06 (+2.20%); numa_hint_faults 9.99e+07 vs 9.87e+07 +-9.3e+05 (+1.17%)"),
     ("evict_high", "luf"): (
-        "3 outside; initiator_wait_s 1.81 vs 2.28 +-0.11 (-20.64%); pgmigrate_success 9.33e+07 vs 9.2e+07 "
-        "+-1.4e+06 (+1.47%); numa_hint_faults 5.64e+07 vs 5.61e+07 +-2.9e+05 (+0.57%)"),
+        "2 outside; initiator_wait_s 1.84 vs 2.28 +-0.11 (-19.63%); numa_hint_faults 5.64e+07 vs 5.61e+07 "
+        "+-2.9e+05 (+0.64%)"),
     ("evict_high", "migrc"): (
-        "8 outside; pgdemote_kswapd 8.02e+07 vs 7.75e+07 +-2.5e+06 (+3.54%); numa_pages_migrated 7.41e+07 vs "
-        "7.09e+07 +-2.5e+06 (+4.42%); alloc_flush_ns_per_s 1.17e+07 vs 1.37e+07 +-5.7e+05 (-14.64%)"),
+        "7 outside; numa_pages_migrated 7.37e+07 vs 7.09e+07 +-2.5e+06 (+3.90%); alloc_flush_ns_per_s "
+        "1.16e+07 vs 1.37e+07 +-5.7e+05 (-15.29%); deferred_flush_alloc 1.22e+06 vs 1.43e+06 +-7.6e+04 "
+        "(-14.56%)"),
     ("lru_batch_1", "migrc"): (
         "1 outside; stale_window_us_mean 468 vs 438 +-24 (+6.78%)"),
     ("memory_failures", "migrc"): (
@@ -110,8 +111,8 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("mostly_read_only_writes", "migrc"): (
         "1 outside; stale_window_us_p50 15.7 vs 15.7 +-0.045 (+0.33%)"),
     ("pressure", "migrc"): (
-        "3 outside; pending_pages_peak 38.8 vs 31.1 +-0.46 (+24.93%); alloc_flush_ns_per_s 2.84e+06 vs "
-        "3.17e+06 +-3e+05 (-10.54%); deferred_flush_alloc 1.71e+05 vs 1.91e+05 +-1.8e+04 (-10.41%)"),
+        "3 outside; pending_pages_peak 38.9 vs 31.1 +-0.46 (+25.20%); alloc_flush_ns_per_s 2.83e+06 vs "
+        "3.17e+06 +-3e+05 (-10.74%); deferred_flush_alloc 1.7e+05 vs 1.91e+05 +-1.8e+04 (-10.65%)"),
 }
 
 
