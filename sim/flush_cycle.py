@@ -34,8 +34,8 @@ from .steady import Flows
 
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, in_window, integrate, mean_alloc, old_tag_rate, owed, pending_pages,
-    quiet_fixed_point, refill_events, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate, thread_flush, trigger,
-    wake_lump,
+    quiet_fixed_point, refill_events, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate,
+    thread_flush, trigger, wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
