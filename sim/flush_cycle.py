@@ -34,18 +34,18 @@ from .steady import Flows
 
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, in_window, integrate, mean_alloc, old_tag_rate, owed, pending_pages,
-    quiet_fixed_point, refill_events, refill_rate, reserve_rate, retire, split_batch, tagged_alloc_rate,
-    thread_flush, trigger, wake_lump,
+    quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire, split_batch,
+    tagged_alloc_rate, thread_flush, trigger, wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
     FlushTally, I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MIGRATE_NS, I_MIGRATING, I_NUM_CPUS,
-    I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT, I_THP_ALLOC,
-    I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
+    I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT,
+    I_THP_ALLOC, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
-    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_AHEAD, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN,
-    P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_REFILL, _S_PCP, _S_RACE, _S_THP,
-    kernel_inputs,
+    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_AHEAD, P_BUDDY, P_COVER, P_FREE,
+    P_HELD, P_LEN, P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD,
+    _S_REFILL, _S_PCP, _S_RACE, _S_THP, kernel_inputs,
 )
 
 
@@ -189,8 +189,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # drains its list between refills of `batch` pages. A share of the reserve on
                 # every CPU instead made no list ever short, and bursts too short.
                 u_pcp = draw_uniform(key, ctr, _S_PCP, i)
-                p_holder = (min(2.0 * reserve / max(pcp_high, 1.0), num_cpus - 1.0) / (num_cpus - 1.0)
-                            if num_cpus > 1 else 0.0)
+                p_holder = reserve_holders(reserve, num_cpus, pcp_high) / (num_cpus - 1.0) if num_cpus > 1 else 0.0
                 if u_pcp < p_holder:
                     pcp_count = u_pcp / p_holder * pcp_high
                 else:

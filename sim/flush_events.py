@@ -331,17 +331,20 @@ def refill_rate(alloc, rr, num_cpus, pcp_batch):
 
 
 @njit(cache=True)
-def reserve_rate(alloc, reserve, num_cpus, pcp_high):
-    """Allocations per second served from pages kswapd left on other CPUs' pcp lists.
+def reserve_holders(reserve, num_cpus, pcp_high):
+    """How many CPUs hold pages kswapd left on their pcp lists. A list is left near
+    `pcp_high` and drains evenly, so holders carry pcp_high/2 on average: about
+    2*reserve/pcp_high CPUs hold some, and at most the other num_cpus-1 (on one CPU,
+    the thread takes what kswapd left on its own list)."""
+    return min(2.0 * reserve / max(pcp_high, 1.0), max(num_cpus - 1.0, 1.0))
 
-    Each CPU holding such pages serves its own thread (1/num_cpus of the
-    allocations) from them until they run out. A list is left near `pcp_high` and
-    drains evenly, so holders carry pcp_high/2 on average: about
-    2*reserve/pcp_high CPUs hold some, and at most the other num_cpus-1 (on one
-    CPU, the thread takes what kswapd left on its own list).
-    """
-    holders = min(2.0 * reserve / max(pcp_high, 1.0), max(num_cpus - 1.0, 1.0))
-    return min(alloc, alloc / num_cpus * holders)
+
+@njit(cache=True)
+def reserve_rate(alloc, reserve, num_cpus, pcp_high):
+    """Allocations per second served from pages kswapd left on other CPUs' pcp lists:
+    each holder (`reserve_holders`) serves its own thread, 1/num_cpus of the
+    allocations, from them until they run out."""
+    return min(alloc, alloc / num_cpus * reserve_holders(reserve, num_cpus, pcp_high))
 
 
 @njit(cache=True)
