@@ -138,7 +138,7 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     lam_hot = np.where(n_hot > 0, touches * a_hot / np.maximum(n_hot, 1e-9), 0.0)
     lam_cold = np.where(n_cold > 0, touches * (1 - a_hot) / np.maximum(n_cold, 1e-9), 0.0)
 
-    def promotions(n_c, s_c, lam, churned):
+    def promotions(n_c, s_c, lam, churned, swapped_c):
         """Promotions and hint faults of one class.
 
         The class kswapd churns leaves the fast node oldest-promoted first, so
@@ -147,6 +147,8 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
         only if its residency (s_c * cycle / h) outlasts the cycle. That makes
         the slow share there 1 - max(0, s_c - h) instead of 1 - s_c. A class
         the LRU protects (a hot set that fits) is slow only where drift put it.
+        Evicted pages waiting in swap (`swapped_c` of the class) are on neither
+        node: the scanner passes their non-present PTEs without a hint fault.
 
         A THP is one folio, touched THP_PAGES times as often as a small page:
         its one hint fault promotes all of its pages.
@@ -157,17 +159,33 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
 
         hot_p = touched_within(threshold_s)
         slow_at_head = np.where(churned, 1.0 - np.maximum(s_c - hot_p, 0.0), 1.0 - s_c)
+        slow_at_head = np.maximum(slow_at_head - swapped_c, 0.0)
         scanned_slow = scan_pages_per_s * (n_c / n) * slow_at_head
         faults = scanned_slow * ((1 - f_large) * (1.0 - np.exp(-lam * cycle_s))
                                  + f_large / THP_PAGES * (1.0 - np.exp(-lam * THP_PAGES * cycle_s)))
         return scanned_slow * hot_p, faults
 
-    prom_hot, faults_hot = promotions(n_hot, s_hot, lam_hot, churned=~fits_hot)
-    prom_cold, faults_cold = promotions(n_cold, s_cold, lam_cold, churned=fits_hot)
-    prom = prom_hot + prom_cold
     limit = L["reclaim.promote_rate_limit_mib_per_s"] * PAGES_PER_MIB
-    scale = np.where(prom > limit, limit / np.maximum(prom, 1e-9), 1.0)
-    prom_hot, prom_cold, prom = prom_hot * scale, prom_cold * scale, prom * scale
+    evict = np.minimum(L["reclaim.evict_fraction"], 0.99)
+    # Each promoted page stands in for one reclaimed, evict/(1 - evict) of them evicted to
+    # swap, where a page waits 1/lam until it is touched again: the swapped share of a
+    # class follows from its promotions, and takes them down a little (found together;
+    # a second pass leaves an error of order that share squared, under 1e-5 at 90% evicted).
+    swap_per_promoted = np.where(L["reclaim.demotion_enabled"].astype(bool), evict / (1.0 - evict), 0.0)
+
+    def swapped_share(prom_c, n_c, lam):
+        return np.where(n_c * lam > 0, prom_c * swap_per_promoted / np.maximum(n_c * lam, 1e-12), 0.0)
+
+    swapped_hot, swapped_cold = np.zeros_like(n), np.zeros_like(n)
+    for last in (False, True):
+        prom_hot, faults_hot = promotions(n_hot, s_hot, lam_hot, ~fits_hot, swapped_hot)
+        prom_cold, faults_cold = promotions(n_cold, s_cold, lam_cold, fits_hot, swapped_cold)
+        prom = prom_hot + prom_cold
+        scale = np.where(prom > limit, limit / np.maximum(prom, 1e-9), 1.0)
+        prom_hot, prom_cold, prom = prom_hot * scale, prom_cold * scale, prom * scale
+        if not last:
+            swapped_hot = swapped_share(prom_hot, n_hot, lam_hot)
+            swapped_cold = swapped_share(prom_cold, n_cold, lam_cold)
     prom = np.where(migrating, prom, 0.0)
     faults = np.where(migrating, faults_hot + faults_cold, 0.0)
 
@@ -188,7 +206,6 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
     prom = np.where(measured, m_prom, prom)
     faults = np.where(measured, m_prom, faults)
     extra = np.where(measured, np.maximum(m_out - m_prom, 0.0), extra)
-    evict = np.minimum(L["reclaim.evict_fraction"], 0.99)
     # Evicted workload pages come back as new allocations when next touched; other
     # allocations (`extra`) are a rate of their own, their refaults included.
     refault = prom * evict / (1.0 - evict)
