@@ -16,7 +16,7 @@ jit_cache.install()     # before any module with a cached @njit is imported
 from .metrics import ALL_METRICS, CONTRACT_METRICS, EXTRA_METRICS  # noqa: E402
 from .params import ENGINES, POLICIES, ParamError, SimParams, build_params  # noqa: E402
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 __all__ = ["ALL_METRICS", "CONTRACT_METRICS", "ENGINES", "EXTRA_METRICS", "POLICIES", "ParamError",
            "SimParams", "build_params", "simulate", "simulate_batch", "__version__"]
 

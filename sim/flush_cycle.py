@@ -33,9 +33,9 @@ from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows
 
 from .flush_events import (
-    add_flush, drain_reserve, drain_swap, in_window, integrate, mean_alloc, old_tag_rate, owed, pending_pages,
-    quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire, split_batch,
-    tagged_alloc_rate, thread_flush, trigger, wake_lump,
+    add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
+    pending_pages, quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire, spin_wait_ns,
+    split_batch, tagged_alloc_rate, thread_flush, trigger, wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -44,7 +44,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_THP_ALLOC, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_AHEAD, P_BUDDY, P_COVER, P_FREE,
-    P_HELD, P_LEN, P_OLD, P_PCP, P_FLUSH_END, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD,
+    P_HELD, P_LEN, P_OLD, P_PCP, P_FLUSH_END, P_SIZE, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD,
     _S_REFILL, _S_PCP, _S_RACE, _S_THP, kernel_inputs,
 )
 
@@ -66,7 +66,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
     n = P.shape[0]
     pend_t = np.zeros(_MAX_PENDING_BATCHES)
     pend_n = np.zeros(_MAX_PENDING_BATCHES)
-    st = np.zeros(9)
+    st = np.zeros(P_SIZE)
     for i in range(n):
         P_i = P[i]
         o = out[i]
@@ -131,41 +131,41 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # a superposition of many CPUs' cycles, close to Poisson, so they take free
                 # memory at the allocation rate with no pages ahead; with one CPU the refill
                 # is that CPU's own: see the wake below.)
-                lump_thp = 0.0
-                lump_pcp = 0.0
+                lump = 0.0
                 if not one_cpu:
                     u = draw_uniform(key, ctr, _S_REFILL, i)
                     p_thp = thp / max(alloc - rr, 1e-12)
                     if u < p_thp:
-                        lump_thp = u / p_thp * 512.0
+                        lump = u / p_thp * 512.0
                     else:
-                        lump_pcp = wake_lump(drop, pcp_batch, draw_poisson(key, ctr, _S_REFILL, i, thp / 512.0 * span))
-                if lump_thp + lump_pcp > 0:
+                        lump = wake_lump(drop, pcp_batch, draw_poisson(key, ctr, _S_REFILL, i, thp / 512.0 * span))
+                if lump > 0:
                     alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve,
-                                                              num_cpus, pcp_high, drop + lump_thp + lump_pcp, end - t)
+                                                              num_cpus, pcp_high, drop + lump, end - t)
                 reserve0 = reserve
                 # refills run at the phase's mean rate: the reserve drains through it
                 rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))
-                first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc,
-                                      refill_rate(alloc, rr, num_cpus, pcp_batch), old_tag_rate(st, rr, reserve0))
+                refills = refill_rate(alloc, rr, num_cpus, pcp_batch)
+                old_rate = old_tag_rate(st, rr, reserve0)
+                first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate)
+                # others that need the flush while it runs wait for it (spin_wait_ns)
+                need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, alloc, refills, num_cpus, True, old_rate,
+                                                                    pcp_batch, refills * pcp_batch * min(first, span))
                 c = (t >= 0) & (t < end)
                 integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
                 reserve = drain_reserve(st, reserve, used)
-                reserve += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
+                reserve += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
                 o[O_PROMOTED] += promote * in_window(t, span, end)
                 # folios join the inactive list one by one, as the allocations come
                 cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
-                st[P_FREE] = min(st[P_FREE], whigh) - lump_thp - lump_pcp
+                st[P_FREE] = min(st[P_FREE], whigh) - lump
                 # the phase's refills took its pages from the buddy head: the clean ones over
                 # any tagged pages there, then those (harmlessly, with nothing pending, or
-                # the trigger above fired and retired them)
-                eaten = drop + lump_thp + lump_pcp
-                past = eaten - st[P_COVER]
-                st[P_COVER] = max(st[P_COVER] - eaten, 0.0)
-                if past > 0:
-                    st[P_BUDDY] = max(st[P_BUDDY] - past, 0.0)
+                # the trigger above fired and retired them), which stay tagged on their lists
+                eat_buddy(st, drop + lump, 1.0 - min(thp / max(alloc - rr, 1e-12), 1.0), alloc,
+                          num_cpus, pcp_batch, span)
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
                     c = (t >= 0) & (t < end)
@@ -290,11 +290,14 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                                                      pcp_high), reserve)
             first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills, old_rate,
                                   t_buddy)
+            eaten = refills * pcp_batch * min(first, span)     # of the clean pages over the tagged ones
+            need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu,
+                                                                old_rate, pcp_batch, eaten)
             c = (t >= 0) & (t < end)
             integrate(o, st, pend_n, t, min(first + fw_s, t_k, span), end)
             pp_at_flush = pending_pages(st, pend_n) if kind != _K_NONE else 0.0
             # held pages a flush releases go to the pcp list kswapd freed them from: this one
-            pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins)
+            pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
             pp_before = pending_pages(st, pend_n) if cand else 0.0    # for a deferral's pending peak
             # kswapd's own flushes: each costs a shootdown; the first retires what is pending
             k = 0
@@ -316,7 +319,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # earlier flushes retired, which this deferral reuses (check_migrc_flush()).
             r_mf = P_i[I_MF]
             r_wf = r_mf + P_i[I_WRITE]
-            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu, old_rate)
+            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu, old_rate, pcp_batch)
             p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
             u_race = draw_uniform(key, ctr, _S_RACE, i)
             raced = now_retired & (u_race < p_race)
@@ -325,7 +328,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # one ends within a flush of kswapd's own, before its next batch is unmapped.
                 add_flush(o, P_i, c)
                 if c:
-                    o[O_THREAD_WAIT] += flush_wait
+                    o[O_THREAD_WAIT] += flush_wait + spin_wait_ns(P_i, r_all)
                     if u_race * r_all < p_race * r_mf:
                         o[O_T_MF] += 1.0
                     elif u_race * r_all < p_race * r_wf:
@@ -388,6 +391,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pending_pages(st, pend_n))
             tagged = k_def if (now_retired and not hold and not raced) else 0.0
 
+            # other CPUs' refills (and THP promotions) through the step ate the buddy head as
+            # it was before the step's spills
+            eat_buddy(st, 0.0 if one_cpu else refilled + thp_taken, refilled / max(refilled + thp_taken, 1e-12),
+                      take / span, num_cpus, pcp_batch, span)
+
             # With one CPU the thread's allocations through the step pop kswapd's pcp list,
             # its earlier freed pages (a pending one would have made the thread flush above)
             from_pcp = min(take, max(pcp_count - st[P_PCP], 0.0)) if one_cpu else 0.0
@@ -431,8 +439,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             st[P_BUDDY] += spilled_pend
             st[P_PCP] -= spilled_pend
             pcp_count -= spilled
-            # other CPUs' refills (and THP promotions) eat into the clean pages above the pending ones
-            st[P_COVER] = max(st[P_COVER] - (refills * pcp_batch * span if one_cpu else refilled + thp_taken), 0.0)
+            if one_cpu:
+                # the thread's refills eat into the clean pages above the pending ones
+                st[P_COVER] = max(st[P_COVER] - refills * pcp_batch * span, 0.0)
 
             o[O_PROMOTED] += (promote - thp) * in_window(t, allowed, end) + (thp_taken if c else 0.0)
             take -= thp_taken

@@ -19,8 +19,8 @@ _MAX_PENDING_BATCHES = 256
 # random streams (_S_GIVEUP no longer draws: a give-up is decided by P_FLUSH_END; the slot
 # stays so that every other stream keeps its id, hence its numbers)
 (_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
- _S_RACE, _S_COLD, _S_REFILL) = range(14)
-NUM_STREAMS = 14
+ _S_RACE, _S_COLD, _S_REFILL, _S_SPREAD) = range(15)
+NUM_STREAMS = 15
 
 # kernel inputs: columns of the per-lane parameter matrix
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",
@@ -42,8 +42,10 @@ _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_
 
 # pending-flush state of one lane, as a small vector the helpers update in place
 # P_FLUSH_END: when the last deferred flush a thread paid is done (s); P_AHEAD: clean pages on
-# kswapd's pcp list older than its oldest tagged one (they spill first)
-(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END, P_AHEAD) = range(9)
+# kswapd's pcp list older than its oldest tagged one (they spill first); P_SPREAD: tagged pages
+# that refills took off the buddy head while nothing was pending, on the refilling CPUs' lists
+(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END, P_AHEAD, P_SPREAD) = range(10)
+P_SIZE = 10
 
 # kinds of thread-triggered flush
 _K_NONE, _K_ALLOC, _K_WRITE, _K_MF = range(4)

@@ -21,7 +21,7 @@ from sim.steady import Flows
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
     _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
-    _S_TRIG3, _S_TRIG4,
+    _S_TRIG3, _S_TRIG4, _S_SPREAD,
     STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
 
 
@@ -57,7 +57,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     free = f.wmark_promo.copy()
     pcp_count = np.zeros(n)
     reserve = 0.16 * f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0)
-    pcp_pend, old_pend, buddy_pend, buddy_cover, held = (np.zeros(n) for _ in range(5))
+    pcp_pend, old_pend, buddy_pend, buddy_cover, held, spread = (np.zeros(n) for _ in range(6))
     ahead = np.zeros(n)     # clean pages on kswapd's list older than its oldest tagged one
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
@@ -99,7 +99,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         bins = np.searchsorted(STALE_BINS_US, ages_s * 1e6)
         np.add.at(tally.stale_hist, (np.repeat(lanes, _MAX_PENDING_BATCHES), bins.ravel()), w.ravel())
         if not keep_tags:
-            for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover):
+            for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover, spread):
                 arr[mask] = 0.0
         released = np.where(mask, held, 0.0)   # freed onto a pcp list: out of NR_FREE_PAGES
         held[mask] = 0.0
@@ -115,7 +115,24 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         pend_len[fresh] += 1
 
     def tagged_pages():
-        return pcp_pend + old_pend + buddy_pend + held
+        return pcp_pend + old_pend + buddy_pend + held + spread
+
+    def spread_k(alloc):
+        # pops per second of each tagged page refills moved onto other CPUs' lists
+        return (4.0 / 3.0) * alloc / (np.maximum(num_cpus, 1.0) * f.pcp_batch)
+
+    def eat_buddy(mask, eaten, small_share, alloc, span_s):
+        """The kernel's eat_buddy: the buddy head's clean pages go first, then the tagged
+        ones, which small refills move onto their CPUs' lists."""
+        k = spread_k(alloc)
+        spread[:] = np.where(mask, spread * np.exp(-k * span_s), spread)
+        cover = buddy_cover.copy()
+        buddy_cover[:] = np.where(mask, np.maximum(cover - eaten, 0.0), buddy_cover)
+        moved = np.where(mask, np.minimum(np.maximum(eaten - cover, 0.0), buddy_pend), 0.0)
+        buddy_pend[:] = buddy_pend - moved
+        with np.errstate(all="ignore"):
+            at_s = np.where(moved > 0, (cover + 0.5 * moved) / eaten * span_s, 0.0)
+        spread[:] = spread + np.where(moved > 0, moved * small_share * np.exp(-k * (span_s - at_s)), 0.0)
 
     def pending_pages():
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
@@ -130,6 +147,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         own = has & own_cpu_runs
         t_own = np.where(own & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, own), np.inf)
         t_alloc = np.minimum(t_alloc, t_own)
+        # a pop of a tagged page a refill moved onto some list, the hazard inverted through their decay
+        e = -np.log(rnd.uniform(_S_SPREAD, has))
+        hit_sp = has & nohold & (e < spread)
+        with np.errstate(all="ignore"):
+            t_sp = -np.log(1.0 - e / spread) / np.maximum(spread_k(per_cpu_alloc * num_cpus), 1e-300)
+        t_alloc = np.minimum(t_alloc, np.where(hit_sp, t_sp, np.inf))
         drain_s = buddy_cover / np.maximum(f.pcp_batch * refill_rate, 1e-12)
         t_refill = drain_s + rnd.exponential(_S_TRIG2, refill_rate, has)
         if t_buddy is not None:
@@ -225,12 +248,23 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.held_page_s += c * held * ins
         tally.held_peak = np.maximum(tally.held_peak, np.where(c, held, 0))
 
-    def thread_triggered_flush(first, by_alloc, by_write, by_mf):
+    def tagged_rate(per_cpu_alloc, refills, own_cpu_runs, old_rate, cover_eaten=0.0):
+        """The kernel's tagged_alloc_rate."""
+        return np.where(hold, 0.0, spread * spread_k(per_cpu_alloc * num_cpus) + np.where(old_pend > 0, old_rate, 0.0)
+                        + np.where(own_cpu_runs & (pcp_pend > 0), per_cpu_alloc, 0.0)
+                        + np.where((buddy_pend > 0) & (buddy_cover <= cover_eaten), refills, 0.0))
+
+    def spin_ns(need):
+        # others that need a thread's flush while it runs wait the rest of it
+        return need * flush_wait * 1e-9 * flush_wait / 2.0
+
+    def thread_triggered_flush(first, by_alloc, by_write, by_mf, need):
         at = t + first
         hit = by_alloc | by_write | by_mf
         add_flush(by_alloc, at, True, "alloc", alloc_path=by_alloc.astype(float))
         add_flush(by_write, at, True, "write_fault")
         add_flush(by_mf, at, True, "memory_failure")
+        tally.thread_wait_ns += (hit & counting(at)) * spin_ns(need)
         return retire(hit, at + flush_wait * 1e-9, at)       # safe once the flush is done
 
     active = t < end
@@ -270,30 +304,32 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             n_thp = poisson(pcp_wake, thp / 512.0 * np.where(quiet, span, 0.0), _S_REFILL)
             x = drop - 512.0 * n_thp
             lump_pcp = np.where(pcp_wake, f.pcp_batch - (x - f.pcp_batch * np.floor(x / f.pcp_batch + 1e-9)), 0.0)
-            lumped = quiet & (lump_thp + lump_pcp > 0)
-            drop = drop + lump_thp + lump_pcp
+            lump = lump_thp + lump_pcp
+            lumped = quiet & (lump > 0)
+            drop = drop + lump
             alloc2, rr2, span2, used2 = fixed_point(alloc)
             alloc, rr = np.where(lumped, alloc2, alloc), np.where(lumped, rr2, rr)
             span, used = np.where(lumped, span2, span), np.where(lumped, used2, used)
             reserve0 = reserve.copy()
             rr = 0.5 * (rr + reserve_rate(alloc - thp, np.maximum(reserve - used, 0.0)))     # the phase's mean
-            first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus,
-                                                                refill_rate(alloc, rr), old_tag_rate(rr, reserve0))
+            refills_q, old_q = refill_rate(alloc, rr), old_tag_rate(rr, reserve0)
+            first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus, refills_q, old_q)
+            with np.errstate(invalid="ignore"):
+                need = write_rate + mf_rate + tagged_rate(alloc / num_cpus, refills_q, True, old_q,
+                                                          refills_q * f.pcp_batch * np.minimum(first, span))
             integrate_pending(quiet, np.minimum(first + flush_wait * 1e-9, span))
             reserve = drain_reserve(quiet, reserve, used)
-            released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
+            released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need)
             free = free - released
             reserve = reserve + released
             tally.promoted += quiet * promote * inside(np.where(quiet, span, 0.0))
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
-            free = np.where(quiet, np.minimum(free, f.wmark_high) - lump_thp - lump_pcp, free)
+            free = np.where(quiet, np.minimum(free, f.wmark_high) - lump, free)
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
-            eaten = np.where(quiet, drop, 0.0)
-            past = eaten - buddy_cover
-            buddy_cover = np.where(quiet, np.maximum(buddy_cover - eaten, 0.0), buddy_cover)
-            buddy_pend = np.where(quiet & (past > 0), np.maximum(buddy_pend - past, 0.0), buddy_pend)
+            eat_buddy(quiet, np.where(quiet, drop, 0.0), 1.0 - np.minimum(thp / np.maximum(alloc - rr, 1e-12), 1.0),
+                      alloc, np.where(quiet, span, 0.0))
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
@@ -398,9 +434,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         old_rate = old_tag_rate(reserve_rate(small_rate, reserve), reserve)
         first, hit, by_alloc, by_write, by_mf = trigger_times(step, np.minimum(span, t_k), one_cpu,
                                                               step_alloc / num_cpus, refills, old_rate, t_buddy)
+        with np.errstate(invalid="ignore"):
+            need = write_rate + mf_rate + tagged_rate(step_alloc / num_cpus, refills, one_cpu, old_rate,
+                                                      refills * f.pcp_batch * np.minimum(first, span))
         integrate_pending(step, np.minimum(np.minimum(first + fw_s, t_k), span))
         pp_at_flush = pending_pages()
-        released = thread_triggered_flush(first, by_alloc, by_write, by_mf)
+        released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need)
         pp_before = pending_pages()
         # kswapd's own flushes: each costs a shootdown; the first retires what is pending
         c = step & counting(t)
@@ -412,11 +451,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         now_retired = step & cand & ~give_up & after
         # a write fault or memory failure during kswapd's flush pays the fresh deferral
         # (or an allocation taking a page tagged with the generation it reuses)
-        tag_alloc = np.where(hold, 0.0, np.where(old_pend > 0, old_rate, 0.0)
-                             + np.where(one_cpu & (pcp_pend > 0), step_alloc / num_cpus, 0.0)
-                             + np.where((buddy_pend > 0) & (buddy_cover <= 0), refills, 0.0))
         r_wf = write_rate + mf_rate
-        r_all = r_wf + tag_alloc
+        r_all = r_wf + tagged_rate(step_alloc / num_cpus, refills, one_cpu, old_rate)
         p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
         u_race = rnd.uniform(_S_RACE, step)
         raced = now_retired & (u_race < p_race)
@@ -425,6 +461,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(raced & is_mf, t, True, "memory_failure", raced=True)
         add_flush(raced & is_wf, t, True, "write_fault", raced=True)
         add_flush(raced & ~is_mf & ~is_wf, t, True, "alloc", alloc_path=np.ones(n), raced=True)
+        tally.thread_wait_ns += (raced & counting(t)) * spin_ns(r_all)
         t_last = (n_before + 1.0 + np.where(raced, u_race / np.maximum(p_race, 1e-300), 0.0)) * fw_s
         released = released + retire(raced, t + t_last, t)
         had = step & ~raced & (((pend_len > 0) & after) | now_retired)
@@ -460,6 +497,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.pending_page_s += deferred_pages * ins
         tally.pending_peak = np.maximum(tally.pending_peak, np.where(ins > 0, pending_pages(), 0))
         tagged = np.where(now_retired & ~hold & ~raced, k_def, 0.0)
+        # other CPUs' refills through the step ate the buddy head as it was before the step's spills
+        eat_buddy(step, np.where(multi, refilled + thp_taken, 0.0), refilled / np.maximum(refilled + thp_taken, 1e-12),
+                  step_alloc, span)
         # with one CPU the thread's allocations through the step pop kswapd's earlier freed pages
         from_pcp = np.where(one_cpu & step, np.minimum(take, np.maximum(pcp_count - pcp_pend, 0.0)), 0.0)
         pcp_count = pcp_count - from_pcp
@@ -490,9 +530,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         buddy_pend += spilled_pend
         pcp_pend -= spilled_pend
         pcp_count -= spilled
-        # other CPUs' refills eat into the clean pages above the pending ones
-        buddy_cover = np.maximum(buddy_cover - np.where(multi, refilled + thp_taken, refills * f.pcp_batch * span),
-                                 0.0)
+        # with one CPU, the thread's refills eat into the clean pages above the pending ones
+        buddy_cover = np.where(step & one_cpu, np.maximum(buddy_cover - refills * f.pcp_batch * span, 0.0), buddy_cover)
 
         tally.promoted += step * ((promote - thp) * inside(allowed) + np.where(counting(t), thp_taken, 0.0))
         take = take - thp_taken
