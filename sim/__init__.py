@@ -9,12 +9,8 @@ storage library; everything arrives as arguments and leaves as return values.
 
 from __future__ import annotations
 
-from . import jit_cache
-
-jit_cache.install()     # before any module with a cached @njit is imported
-
-from .metrics import ALL_METRICS, CONTRACT_METRICS, EXTRA_METRICS  # noqa: E402
-from .params import ENGINES, POLICIES, ParamError, SimParams, build_params  # noqa: E402
+from .metrics import ALL_METRICS, CONTRACT_METRICS, EXTRA_METRICS
+from .params import ENGINES, POLICIES, ParamError, SimParams, build_params
 
 __version__ = "0.10.0"
 __all__ = ["ALL_METRICS", "CONTRACT_METRICS", "ENGINES", "EXTRA_METRICS", "POLICIES", "ParamError",

@@ -27,7 +27,7 @@ are independent: a lane's tally depends only on its own parameters and seed.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows

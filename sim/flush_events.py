@@ -13,7 +13,7 @@ reads on its own.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 from .rng import draw_exponential, draw_normal, draw_uniform
 

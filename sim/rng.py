@@ -13,7 +13,7 @@ same hash as `LaneRandom.uniform`, so both produce the same streams.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
