@@ -3,7 +3,9 @@
 Each is a small numba function on the lane's state vector (`st`, columns P_*),
 its pending ring and its tally row (`o`, columns O_*): a shootdown issued, the
 pending work retired, the time to the next event that forces a deferred flush,
-a thread paying it, the rates at which allocations take tagged pages, time
+a thread paying it (and the others spinning on it), the rates at which
+allocations take tagged pages, the tagged pages refills carry off the buddy head
+onto other CPUs' lists, time
 integrals inside the window, the swap pool's refaults, the reserve of pages
 kswapd left on pcp lists (and the refills it spares), and the split of one LRU
 batch between the inactive and active lists. Kept apart so the kernel's loop
