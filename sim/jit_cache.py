@@ -22,6 +22,9 @@ from numba import njit
 from numba.core import caching
 
 _SIM_DIR = os.path.dirname(os.path.abspath(__file__))
+# numba 0.60 (which pyproject allows) names the locators with a leading underscore; 0.68 without
+_USER_DIR = getattr(caching, "UserProvidedCacheLocator", None) or caching._UserProvidedCacheLocator
+_IN_TREE = getattr(caching, "InTreeCacheLocator", None) or caching._InTreeCacheLocator
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,18 +52,17 @@ class _SimSourcesStamp:
         return super().from_function(py_func, py_file)
 
 
-class _UserDirLocator(_SimSourcesStamp, caching.UserProvidedCacheLocator):
+class _UserDirLocator(_SimSourcesStamp, _USER_DIR):
     """NUMBA_CACHE_DIR, when set (the benchmarks' fresh-process runs set it)."""
 
 
-class _InTreeLocator(_SimSourcesStamp, caching.InTreeCacheLocator):
+class _InTreeLocator(_SimSourcesStamp, _IN_TREE):
     """sim/__pycache__, numba's default."""
 
 
 def install() -> None:
     """Put the locators above ahead of numba's own (idempotent)."""
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl     # renamed in numba 0.61
-    classes = impl._locator_classes
+    classes = caching.CacheImpl._locator_classes
     if _InTreeLocator not in classes:
         classes[:0] = [_UserDirLocator, _InTreeLocator]
 
