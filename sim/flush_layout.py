@@ -45,7 +45,7 @@ _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_
 # kswapd's pcp list older than its oldest tagged one (they spill first); P_SPREAD: tagged pages
 # that refills took off the buddy head while nothing was pending, on the refilling CPUs' lists
 (P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END, P_AHEAD, P_SPREAD) = range(10)
-P_SIZE = 10
+P_SIZE = P_SPREAD + 1
 
 # kinds of thread-triggered flush
 _K_NONE, _K_ALLOC, _K_WRITE, _K_MF = range(4)
