@@ -34,8 +34,8 @@ from .steady import Flows
 
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
-    pending_pages, quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire, spin_wait_ns,
-    split_batch, tagged_alloc_rate, thread_flush, trigger, wake_lump,
+    pending_pages, quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire,
+    spin_wait_ns, split_batch, start_free, tagged_alloc_rate, thread_flush, trigger, wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -45,7 +45,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, O_T_RECLAIM, P_AHEAD, P_BUDDY, P_COVER, P_FREE,
     P_HELD, P_LEN, P_OLD, P_PCP, P_FLUSH_END, P_SIZE, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD,
-    _S_REFILL, _S_PCP, _S_RACE, _S_THP, kernel_inputs,
+    _S_REFILL, _S_PCP, _S_RACE, _S_START, _S_THP, kernel_inputs,
 )
 
 
@@ -110,7 +110,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         reserve = 0.16 * pcp_high * max(num_cpus - 1, 0.0)
         st[:] = 0.0
         st[P_FLUSH_END] = -np.inf
-        st[P_FREE] = wpromo
+        st[P_FREE] = start_free(wpromo, whigh, pcp_batch, draw_uniform(key, ctr, _S_START, i))
         pend_t[:] = 0.0
         pend_n[:] = 0.0
 

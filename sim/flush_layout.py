@@ -16,9 +16,9 @@ TRIGGERS = ("alloc", "write_fault", "memory_failure", "piggyback", "reclaim", "g
 STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
 _MAX_PENDING_BATCHES = 256
 
-# random streams (_S_GIVEUP no longer draws: a give-up is decided by P_FLUSH_END; the slot
-# stays so that every other stream keeps its id, hence its numbers)
-(_S_THP, _S_EVICT, _S_RO, _S_GIVEUP, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
+# random streams (_S_START took the slot of a give-up draw, which P_FLUSH_END replaced, so
+# that every other stream keeps its id, hence its numbers)
+(_S_THP, _S_EVICT, _S_RO, _S_START, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
  _S_RACE, _S_COLD, _S_REFILL, _S_SPREAD) = range(15)
 NUM_STREAMS = 15
 

@@ -121,7 +121,7 @@ class Model(Workload, Reclaim):
         return self.drv.now
 
     def _initial_placement(self, resid_s):
-        """Start near steady state: hot folios first, then cold ones, until free = promo watermark.
+        """Start near steady state: hot folios first, then cold ones, until free is at its starting level (`_start_free`).
 
         The scanner's last pass (tau seconds ago at a folio's address distance behind it)
         armed a hint fault that fires at the folio's first touch after it, `d` later. Where
@@ -133,7 +133,7 @@ class Model(Workload, Reclaim):
         """
         ri = self.r["init"]
         self.scan_pos = int(ri.integers(self.n_pages))
-        budget = self.fast_pages - int(self.wmark_promo) if self.migrating else self.fast_pages
+        budget = self.fast_pages - self._start_free(ri) if self.migrating else self.fast_pages
         pcp_pages = self._initial_pcp_pages() if self.migrating else np.zeros(self.num_cpus, np.int64)
         budget -= int(pcp_pages.sum())
         behind = (self.scan_pos - self.folio_start) % self.n_pages     # address distance behind the scanner
@@ -167,6 +167,14 @@ class Model(Workload, Reclaim):
             used += int(k)
         self.mem.free_large(frames[used:].tolist())
         self._initial_swap()
+
+    def _start_free(self, ri) -> int:
+        """Free pages at the start: a level of a quiet phase, uniform among the promo
+        watermark less whole pcp batches down to high (free memory moves by batches), not
+        always the cycle's start, which a window shorter than a cycle would then over-weigh."""
+        promo, batch = int(self.wmark_promo), self.mem.batch
+        steps = int(max(promo - self.wmark_high, 0) // batch)
+        return promo - batch * int(ri.integers(steps + 1))
 
     def _initial_pcp_pages(self):
         """Free pages each CPU's pcp list holds in steady state, outside NR_FREE_PAGES: its

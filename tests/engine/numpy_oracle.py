@@ -20,7 +20,7 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_THP, _S_TRIG, _S_TRIG2,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_START, _S_THP, _S_TRIG, _S_TRIG2,
     _S_TRIG3, _S_TRIG4, _S_SPREAD,
     STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
 
@@ -54,7 +54,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     end = window_s.astype(float)
     burst = np.zeros(n, bool)
     thp_phase = rnd.uniform(_S_THP, np.ones(n, bool))     # THPs come every 1/thp_step_p steps
-    free = f.wmark_promo.copy()
+    # a run starts at a level of a quiet phase, uniform among promo minus whole batches
+    steps = np.floor(np.maximum(f.wmark_promo - f.wmark_high, 0.0) / f.pcp_batch)
+    free = f.wmark_promo - f.pcp_batch * np.floor(rnd.uniform(_S_START, np.ones(n, bool)) * (steps + 1.0))
     pcp_count = np.zeros(n)
     reserve = 0.16 * f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0)
     pcp_pend, old_pend, buddy_pend, buddy_cover, held, spread = (np.zeros(n) for _ in range(6))
