@@ -118,8 +118,16 @@ class Workload:
             return
         if self.drv.counting():
             self.c.hint_faults += 1
-        if not hot_enough or self.free_for_watermarks() < self.wmark_high:
+        if not hot_enough:
             return                                   # PTE restored, page stays on the slow node
+        if self.free_for_watermarks() < self.wmark_high:
+            # numamigrate_isolate_folio(): a node short of free memory refuses the promotion
+            # and wakes its kswapd. Without the wake, free memory that fell below high with
+            # no allocation (migrc_hold's held folios released onto a pcp list by a memory
+            # failure's flush) left kswapd asleep and every later promotion refused: 2 of 8
+            # memory_failures/migrc_hold runs migrated nothing after 0.3 s.
+            self.after_alloc()
+            return
         sec = int(np.floor(self.drv.now))
         if sec != self.rate_sec:
             self.rate_sec, self.rate_used = sec, 0
