@@ -38,7 +38,13 @@ ALL = os.environ.get("MIGRC_EQUIVALENCE", "") == "all"
 # the reference fell outside the 99% interval well over 1% of the time.
 REF_SEEDS = list(range(24))
 FAST_SEEDS = list(range(100, 196))
-WINDOW, WARMUP = 0.1, 0.05
+# Both engines start from a constructed state, not a stationary one, and each forgets it
+# at its own pace: at 0.05 s the reference's thp_half/migrc still made 2.1e4 allocation-
+# triggered flushes against 3.7e4 once settled (~0.3 s: the tagged pages that other CPUs'
+# lists hold build up), and the fast engine's evict_high promotions were 2.8% high (its swap
+# pool starts 24% over its settled level and decays at the refault touch rate). Compared
+# at 0.05 s, those transients showed up as gaps between the models.
+WINDOW, WARMUP = 0.1, 0.3
 
 # two-sided 99% Student-t quantiles
 _T995 = {1: 63.657, 2: 9.925, 3: 5.841, 4: 4.604, 5: 4.032, 6: 3.707, 7: 3.499, 8: 3.355, 9: 3.250, 10: 3.169, 11: 3.106,
@@ -86,59 +92,61 @@ CONFIGS = {
 }
 CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")}
 
-# (config, policy) -> the measured gap (2026-11-26, sim 0.10.0, 24 reference vs 96 fast seeds, window 0.1 s):
+# (config, policy) -> the measured gap (2026-11-26, sim 0.11.0, 24 reference vs 96 fast seeds, window 0.1 s
+# after 0.3 s of warm-up):
 # "N outside; metric fast vs reference +-99% half-width (relative gap)". The full set runs
 # green with these as strict xfails, so a fix shows up as an XPASS failure and its mark goes.
 # Where the two models still disagree (see docs/reference-model.md, "Equivalence"):
 KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
-    ("broadcast_flush", "migrc"): (
-        "1 outside; stale_window_us_p99 1.22e+03 vs 1.11e+03 +-1.2e+02 (+10.60%)"),
+    ("bare_metal", "batched"): (
+        "1 outside; numa_pages_migrated 3.23e+07 vs 3.22e+07 +-6e+04 (+0.23%)"),
     ("default_all_policies", "migrc_hold"): (
-        "4 outside; stale_window_us_p99 9.91e+03 vs 1.3e+04 +-9e+02 (-23.55%); stale_window_us_p50 7.35e+03 "
-        "vs 6.99e+03 +-2.5e+02 (+5.08%); held_mib_mean 1.83 vs 1.79 +-0.032 (+1.88%)"),
+        "1 outside; stale_window_us_p99 9.87e+03 vs 1.27e+04 +-1.1e+03 (-22.27%)"),
     ("evict_high", "batched"): (
-        "2 outside; numa_pages_migrated 6.97e+07 vs 6.8e+07 +-9.5e+05 (+2.41%); pgmigrate_success 1.45e+08 vs"
-        " 1.43e+08 +-2.3e+06 (+1.76%)"),
+        "3 outside; pgdemote_kswapd 6.76e+07 vs 6.68e+07 +-6.7e+05 (+1.24%); numa_pages_migrated 6.78e+07 vs "
+        "6.68e+07 +-6.2e+05 (+1.55%); pgmigrate_success 1.35e+08 vs 1.34e+08 +-1.1e+06 (+1.39%)"),
     ("evict_high", "luf"): (
-        "4 outside; initiator_wait_s 2.05 vs 2.3 +-0.062 (-10.65%); stale_window_us_p99 479 vs 461 +-18 "
-        "(+3.96%); stale_window_us_mean 174 vs 171 +-2.9 (+2.20%)"),
+        "3 outside; initiator_wait_s 1.91 vs 2.15 +-0.055 (-11.19%); stale_window_us_p99 482 vs 468 +-14 "
+        "(+3.10%); pending_pages_peak 668 vs 651 +-16 (+2.61%)"),
     ("evict_high", "migrc"): (
-        "10 outside; numa_pages_migrated 7.38e+07 vs 7.22e+07 +-9e+05 (+2.16%); pending_pages_peak 9 vs 10 "
-        "+-0.4 (-10.37%); deferred_flush_alloc 1.52e+06 vs 1.46e+06 +-5e+04 (+4.15%)"),
-    ("lru_batch_1", "migrc"): (
-        "1 outside; stale_window_us_mean 467 vs 434 +-23 (+7.75%)"),
-    ("many_cpus", "luf"): (
-        "3 outside; pgdemote_kswapd 1.19e+07 vs 1.14e+07 +-3.9e+05 (+4.76%); pgmigrate_success 2.35e+07 vs "
-        "2.3e+07 +-3.7e+05 (+2.28%); copy_s 0.702 vs 0.692 +-0.0067 (+1.35%)"),
-    ("many_cpus", "migrc"): (
-        "3 outside; pgdemote_kswapd 1.19e+07 vs 1.14e+07 +-3.9e+05 (+4.76%); pgmigrate_success 2.35e+07 vs "
-        "2.3e+07 +-3.7e+05 (+2.28%); copy_s 0.702 vs 0.692 +-0.0067 (+1.35%)"),
+        "10 outside; pgdemote_kswapd 7.11e+07 vs 7e+07 +-1e+06 (+1.61%); numa_pages_migrated 7.13e+07 vs "
+        "6.99e+07 +-1.1e+06 (+2.11%); pending_pages_peak 8.91 vs 9.88 +-0.39 (-9.81%)"),
+    ("high_watermark_gap", "migrc_hold"): (
+        "2 outside; pending_pages_peak 2.35e+04 vs 5.87e+03 +-6.7e+03 (+299.31%); held_mib_peak 91.6 vs 22.9 "
+        "+-26 (+299.30%)"),
+    ("hot_drift", "migrc"): (
+        "1 outside; pgmigrate_success 8.92e+07 vs 8.8e+07 +-1.1e+06 (+1.32%)"),
+    ("low_utilization", "migrc"): (
+        "1 outside; stale_window_us_p99 1.24e+03 vs 1.12e+03 +-1.1e+02 (+11.18%)"),
     ("memory_failures", "migrc"): (
-        "12 outside; tlb_shootdowns 3.22e+06 vs 3.57e+06 +-3.4e+05 (-9.71%); stale_window_us_p99 903 vs 768 "
-        "+-78 (+17.49%); tlb_full_flushes 3.44e+06 vs 3.81e+06 +-3.7e+05 (-9.71%)"),
+        "1 outside; deferred_flush_memory_failure 1.1e+05 vs 1.24e+05 +-1.2e+04 (-11.79%)"),
     ("memory_failures", "migrc_hold"): (
-        "2 outside; pending_pages_peak 448 vs 344 +-79 (+30.23%); held_mib_peak 1.73 vs 1.34 +-0.31 (+29.18%)"),
+        "25 outside; tlb_shootdowns 2.22e+06 vs 3.73e+06 +-3.1e+05 (-40.58%); pgdemote_kswapd 3.21e+07 vs "
+        "4.85e+07 +-1.1e+06 (-33.81%); numa_pages_migrated 4.76e+07 vs 4.78e+07 +-1.3e+05 (-0.40%)"),
     ("mostly_read_only_writes", "luf"): (
-        "2 outside; deferred_give_up 244 vs 4.23e+03 +-3.2e+03 (-94.23%); stale_window_us_p50 15.7 vs 15.7 "
-        "+-0.032 (+0.36%)"),
+        "4 outside; deferred_give_up 81.5 vs 3.58e+03 +-2.9e+03 (-97.72%); alloc_flush_ns_per_s 4.66e+05 vs "
+        "3.26e+05 +-1e+05 (+42.81%); deferred_flush_alloc 2.4e+04 vs 1.7e+04 +-5.2e+03 (+41.79%)"),
     ("mostly_read_only_writes", "migrc"): (
-        "2 outside; deferred_give_up 244 vs 4.23e+03 +-3.2e+03 (-94.23%); stale_window_us_p50 15.7 vs 15.7 "
-        "+-0.032 (+0.36%)"),
+        "4 outside; deferred_give_up 81.5 vs 3.58e+03 +-2.9e+03 (-97.72%); alloc_flush_ns_per_s 4.66e+05 vs "
+        "3.26e+05 +-1e+05 (+42.81%); deferred_flush_alloc 2.4e+04 vs 1.7e+04 +-5.2e+03 (+41.79%)"),
+    ("one_cpu", "batched"): (
+        "8 outside; pgdemote_kswapd 1.04e+09 vs 1.01e+09 +-3e+07 (+3.07%); tlb_full_flushes 3.26e+07 vs "
+        "3.17e+07 +-9.4e+05 (+3.02%); itlb_flush 5.87e+07 vs 5.7e+07 +-1.7e+06 (+3.02%)"),
+    ("one_cpu", "migrc"): (
+        "9 outside; pgdemote_kswapd 9.9e+08 vs 9.61e+08 +-2.7e+07 (+2.96%); deferred_flush_alloc 8.07e+06 vs "
+        "7.67e+06 +-2.8e+05 (+5.24%); tlb_full_flushes 8.08e+06 vs 7.68e+06 +-2.8e+05 (+5.23%)"),
+    ("pressure", "migrc"): (
+        "2 outside; alloc_flush_ns_per_s 3.01e+06 vs 3.19e+06 +-1.7e+05 (-5.70%); deferred_flush_alloc "
+        "1.81e+05 vs 1.92e+05 +-1e+04 (-5.52%)"),
     ("small_fast_node", "migrc"): (
-        "2 outside; alloc_flush_ns_per_s 8.51e+06 vs 8.31e+06 +-1.9e+05 (+2.47%); deferred_flush_alloc "
-        "4.33e+05 vs 4.23e+05 +-9.4e+03 (+2.41%)"),
-    ("thp_half", "migrc"): (
-        "16 outside; tlb_shootdowns 1.35e+06 vs 1.05e+06 +-1.6e+05 (+28.78%); deferred_flush_alloc 3.84e+04 "
-        "vs 2.14e+04 +-8.7e+03 (+79.42%); alloc_flush_ns_per_s 7.93e+05 vs 4.43e+05 +-1.8e+05 (+79.01%)"),
-    ("writable_data", "batched"): (
-        "4 outside; tlb_shootdowns 2.25e+07 vs 2.21e+07 +-4.7e+05 (+2.14%); pgdemote_kswapd 4.92e+07 vs "
-        "4.81e+07 +-1.1e+06 (+2.22%); nr_tlb_remote_flush_received 2.25e+07 vs 2.21e+07 +-4.7e+05 (+2.14%)"),
-    ("writable_data", "luf"): (
-        "4 outside; tlb_shootdowns 2.25e+07 vs 2.21e+07 +-4.7e+05 (+2.14%); pgdemote_kswapd 4.92e+07 vs "
-        "4.81e+07 +-1.1e+06 (+2.22%); nr_tlb_remote_flush_received 2.25e+07 vs 2.21e+07 +-4.7e+05 (+2.14%)"),
-    ("writable_data", "migrc"): (
-        "4 outside; tlb_shootdowns 2.25e+07 vs 2.21e+07 +-4.7e+05 (+2.14%); pgdemote_kswapd 4.92e+07 vs "
-        "4.81e+07 +-1.1e+06 (+2.22%); nr_tlb_remote_flush_received 2.25e+07 vs 2.21e+07 +-4.7e+05 (+2.14%)"),
+        "14 outside; tlb_shootdowns 6.65e+06 vs 6.42e+06 +-1.4e+05 (+3.56%); deferred_give_up 2.04e+04 vs "
+        "1.35e+04 +-6.6e+03 (+51.27%); stale_window_us_p50 182 vs 192 +-9.2 (-5.26%)"),
+    ("thp_all", "batched"): (
+        "14 outside; tlb_shootdowns 7.15e+05 vs 7.49e+05 +-2.4e+04 (-4.56%); pgdemote_kswapd 2.48e+07 vs "
+        "2.58e+07 +-8.4e+05 (-4.24%); initiator_wait_s 0.0469 vs 0.0491 +-0.0016 (-4.59%)"),
+    ("thp_all", "migrc"): (
+        "14 outside; tlb_shootdowns 7.15e+05 vs 7.49e+05 +-2.4e+04 (-4.56%); pgdemote_kswapd 2.48e+07 vs "
+        "2.58e+07 +-8.4e+05 (-4.24%); initiator_wait_s 0.0469 vs 0.0491 +-0.0016 (-4.59%)"),
 }
 
 
