@@ -154,13 +154,19 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 c = (t >= 0) & (t < end)
                 integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
                 reserve = drain_reserve(st, reserve, used)
-                reserve += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
+                released = thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
+                reserve += released
                 o[O_PROMOTED] += promote * in_window(t, span, end)
                 # folios join the inactive list one by one, as the allocations come
                 cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
-                st[P_FREE] = min(st[P_FREE], whigh) - lump
+                # the phase's allocations took free memory down to high (and the lump below);
+                # held folios a flush released left NR_FREE_PAGES on top of that. (Taking
+                # the minimum after the release dropped the phase's own allocations whenever
+                # the release alone went below high: memory_failures/migrc_hold demoted
+                # only 0.66 of what it promoted.)
+                st[P_FREE] = min(st[P_FREE] + released, whigh) - lump - released
                 # the phase's refills took its pages from the buddy head: the clean ones over
                 # any tagged pages there, then those (harmlessly, with nothing pending, or
                 # the trigger above fired and retired them), which stay tagged on their lists

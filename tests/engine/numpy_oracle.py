@@ -328,7 +328,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
-            free = np.where(quiet, np.minimum(free, f.wmark_high) - lump, free)
+            free = np.where(quiet, np.minimum(free + released, f.wmark_high) - lump - released, free)
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
             eat_buddy(quiet, np.where(quiet, drop, 0.0), 1.0 - np.minimum(thp / np.maximum(alloc - rr, 1e-12), 1.0),
                       alloc, np.where(quiet, span, 0.0))

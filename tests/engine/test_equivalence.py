@@ -121,8 +121,8 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("memory_failures", "migrc"): (
         "1 outside; deferred_flush_memory_failure 1.1e+05 vs 1.24e+05 +-1.2e+04 (-11.79%)"),
     ("memory_failures", "migrc_hold"): (
-        "25 outside; tlb_shootdowns 2.22e+06 vs 3.73e+06 +-3.1e+05 (-40.58%); pgdemote_kswapd 3.21e+07 vs "
-        "4.85e+07 +-1.1e+06 (-33.81%); numa_pages_migrated 4.76e+07 vs 4.78e+07 +-1.3e+05 (-0.40%)"),
+        "24 outside; tlb_shootdowns 4.69e+06 vs 3.73e+06 +-3.1e+05 (+25.69%); pgdemote_kswapd 4.64e+07 vs "
+        "4.85e+07 +-1.1e+06 (-4.52%); numa_pages_migrated 4.65e+07 vs 4.78e+07 +-1.3e+05 (-2.74%)"),
     ("mostly_read_only_writes", "luf"): (
         "4 outside; deferred_give_up 81.5 vs 3.58e+03 +-2.9e+03 (-97.72%); alloc_flush_ns_per_s 4.66e+05 vs "
         "3.26e+05 +-1e+05 (+42.81%); deferred_flush_alloc 2.4e+04 vs 1.7e+04 +-5.2e+03 (+41.79%)"),

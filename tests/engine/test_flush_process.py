@@ -52,6 +52,19 @@ def test_kswapd_reclaims_what_was_allocated(evict_fraction):
     assert np.all(np.abs(reclaimed - allocated) < 0.003 * allocated)
 
 
+def test_kswapd_reclaims_what_was_allocated_when_failures_release_held_folios():
+    """migrc_hold's held folios count as free memory; a memory failure's flush in a quiet
+    phase frees them onto a pcp list, out of that count. The phase's own allocations
+    must still be taken off free memory: dropping them made kswapd reclaim 0.66 of
+    what promotions took."""
+    base = sim.SimParams()
+    p = dataclasses.replace(base, memory=dataclasses.replace(base.memory, memory_failure_per_s=2000.0),
+                            fidelity=dataclasses.replace(base.fidelity, window_s=1.0, warmup_s=0.05))
+    t = simulate_flushes(lane_arrays([p] * 2), [1, 2], ["migrc_hold"] * 2)
+    assert t.triggers["memory_failure"].sum() > 0
+    assert np.all(np.abs(t.demoted - t.promoted) < 0.01 * t.promoted)
+
+
 def test_fresh_allocations_are_reclaimed_first_in_batches_of_their_own():
     """Other allocations join the inactive LRU list, which kswapd empties before it takes
     the workload's (active) folios: under pressure most batches hold fresh written pages

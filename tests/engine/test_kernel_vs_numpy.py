@@ -49,6 +49,8 @@ CASES = {
     "evict_high": _params(reclaim=dict(evict_fraction=0.9)),
     # kswapd barely outruns allocations: long bursts, refills into pending pages on buddy
     "slow_kswapd": _params(0.015, 0.01, reclaim=dict(lru_batch_pages=1)),
+    # memory failures' flushes release migrc_hold's folios in quiet phases, below high
+    "hold_failures": _params(memory=dict(memory_failure_per_s=2000.0)),
 }
 
 # counts of events: must agree exactly
