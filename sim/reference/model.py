@@ -121,7 +121,8 @@ class Model(Workload, Reclaim):
         return self.drv.now
 
     def _initial_placement(self, resid_s):
-        """Start near steady state: hot folios first, then cold ones, until free is at its starting level (`_start_free`).
+        """Start near steady state: hot folios first, then cold ones, until free memory is at its
+        starting level (`_start_free`).
 
         The scanner's last pass (tau seconds ago at a folio's address distance behind it)
         armed a hint fault that fires at the folio's first touch after it, `d` later. Where

@@ -20,8 +20,8 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_START, _S_THP, _S_TRIG, _S_TRIG2,
-    _S_TRIG3, _S_TRIG4, _S_SPREAD,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_START, _S_THP,
+    _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_SPREAD,
     STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
 
 
