@@ -208,6 +208,9 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+# After 0.3 s of warm-up the reference's no_flush case took 444 s with both cores busy
+# (83 s after 0.05 s), past the suite's 300 s per-test limit, which failed it in the full run.
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("config,policy", list(_cases()))
 def test_vectorized_within_reference_ci(config, policy):
     pytest.importorskip("sim.reference.accounting")
