@@ -33,7 +33,9 @@ class Reclaim:
         """migrc_hold (RFC v2+) counts the folios it holds as free in watermark checks."""
         return self.mem.free + (self.held_pages if self.hold else 0)
 
-    def after_alloc(self):
+    def wake_kswapd_if_low(self):
+        """wakeup_kswapd() when free memory is low (see `low`): after an allocation, or a promotion
+        refused for want of free memory."""
         low = self.free_for_watermarks() < self.wmark_high or (self.hold and self.held_pages > 0
                                                                 and self.mem.free < self.wmark_min)
         if not self.kswapd_running and low and self.migrating:

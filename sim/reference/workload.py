@@ -57,7 +57,7 @@ class Workload:
             frames, mgen = self.mem.alloc_large(size)
         if frames is None:
             return None
-        self.after_alloc()
+        self.wake_kswapd_if_low()
         yield from self.state.check_migrc_flush(task, mgen, self.now)
         for fr in frames:
             self.exposed_reads(self.tlb.hazard_frame(fr, self.drv.now))
@@ -126,7 +126,7 @@ class Workload:
             # no allocation (migrc_hold's held folios released onto a pcp list by a memory
             # failure's flush) left kswapd asleep and every later promotion refused: 2 of 8
             # memory_failures/migrc_hold runs migrated nothing after 0.3 s.
-            self.after_alloc()
+            self.wake_kswapd_if_low()
             return
         sec = int(np.floor(self.drv.now))
         if sec != self.rate_sec:

@@ -40,8 +40,8 @@ REF_SEEDS = list(range(24))
 FAST_SEEDS = list(range(100, 196))
 # Both engines start from a constructed state, not a stationary one, and each forgets it
 # at its own pace: at 0.05 s the reference's thp_half/migrc still made 2.1e4 allocation-
-# triggered flushes against 3.7e4 once settled (~0.3 s: the tagged pages that other CPUs'
-# lists hold build up), and the fast engine's evict_high promotions were 2.8% high (its swap
+# triggered flushes against 3.7e4 once settled (~0.3 s; what builds up was not traced),
+# and the fast engine's evict_high promotions were 2.8% high (its swap
 # pool starts 24% over its settled level and decays at the refault touch rate). Compared
 # at 0.05 s, those transients showed up as gaps between the models.
 WINDOW, WARMUP = 0.1, 0.3
