@@ -35,7 +35,7 @@ from .steady import Flows
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
     pending_pages, quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire,
-    spin_wait_ns, split_batch, start_free, tagged_alloc_rate, thread_flush, trigger, wake_lump,
+    spill_pages, spin_wait_ns, split_batch, start_free, tagged_alloc_rate, thread_flush, trigger, wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -148,30 +148,44 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 refills = refill_rate(alloc, rr, num_cpus, pcp_batch)
                 old_rate = old_tag_rate(st, rr, reserve0)
                 first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate)
+                # migrc_hold: the flush frees the folios held, which NR_FREE_PAGES counted, onto
+                # kswapd's last list, spilling past its high mark. The phase is cut there: if
+                # free memory is now below high, kswapd wakes at the next allocation or refused
+                # promotion; if not, a new phase starts from the new level. (Run on to high
+                # with the held pages taken off after, a phase ended them below high, and the
+                # next burst ran that much longer: memory_failures/migrc_hold's pending peak
+                # was 1.9x the reference's.)
+                taken = drop + lump
+                cut = hold and kind != _K_NONE
+                if cut:
+                    at = min(first + flush_wait * 1e-9, span)
+                    taken *= at / span
+                    used *= at / span
+                    span = at
                 # others that need the flush while it runs wait for it (spin_wait_ns)
                 need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, alloc, refills, num_cpus, True, old_rate,
                                                                     pcp_batch, refills * pcp_batch * min(first, span))
                 c = (t >= 0) & (t < end)
                 integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
                 reserve = drain_reserve(st, reserve, used)
-                released = thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
-                reserve += released
+                pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
+                spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
+                pcp_count -= spilled
                 o[O_PROMOTED] += promote * in_window(t, span, end)
                 # folios join the inactive list one by one, as the allocations come
                 cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
-                # the phase's allocations took free memory down to high (and the lump below);
-                # held folios a flush released left NR_FREE_PAGES on top of that. (Taking
-                # the minimum after the release dropped the phase's own allocations whenever
-                # the release alone went below high: memory_failures/migrc_hold demoted
-                # only 0.66 of what it promoted.)
-                st[P_FREE] = min(st[P_FREE] + released, whigh) - lump - released
+                # the phase's allocations took free memory down to high and the lump below
+                # (or, cut, their share of that); a release's spills came back to it
+                st[P_FREE] += spilled - taken
                 # the phase's refills took its pages from the buddy head: the clean ones over
                 # any tagged pages there, then those (harmlessly, with nothing pending, or
                 # the trigger above fired and retired them), which stay tagged on their lists
-                eat_buddy(st, drop + lump, 1.0 - min(thp / max(alloc - rr, 1e-12), 1.0), alloc,
+                eat_buddy(st, taken, 1.0 - min(thp / max(alloc - rr, 1e-12), 1.0), alloc,
                           num_cpus, pcp_batch, span)
+                if cut and st[P_FREE] >= whigh:
+                    continue            # kswapd sleeps on
                 # kswapd wakes; in migrc_hold it first flushes and frees what it holds
                 if hold and st[P_HELD] > 0:
                     c = (t >= 0) & (t < end)
@@ -181,7 +195,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                         o[O_T_RECLAIM] += 1.0
                     # freed onto the CPU kswapd held them on, spilling past its high mark
                     pcp_count += retire(o, h, st, pend_t, pend_n, t + flush_wait * 1e-9, c, bins)
-                    spilled = min(np.ceil(max(pcp_count - pcp_high, 0.0) / pcp_batch) * pcp_batch, pcp_count)
+                    spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
                     pcp_count -= spilled
                     st[P_FREE] += spilled
                 # pending pages stay on the old kswapd CPU's pcp list
@@ -430,9 +444,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             st[P_PCP] += new_tags
             if not is_thp:
                 pcp_count += freed
-            over = max(pcp_count - pcp_high, 0.0)
-            spills = np.ceil(over / pcp_batch)
-            spilled = min(spills * pcp_batch, pcp_count)
+            spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
             from_ahead = min(spilled, st[P_AHEAD])
             mixed = pcp_count - st[P_AHEAD]
             spilled_pend = min((spilled - from_ahead) * st[P_PCP] / mixed, st[P_PCP]) if mixed > 0 else 0.0

@@ -394,6 +394,13 @@ def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, r_thp, batch, c
 
 
 @njit(cache=True)
+def spill_pages(count, pcp_high, batch):
+    """What a pcp list holding `count` pages spills to buddy: whole batches from its tail
+    until it holds no more than `high` (free_pcppages_bulk())."""
+    return min(np.ceil(max(count - pcp_high, 0.0) / batch) * batch, count)
+
+
+@njit(cache=True)
 def refill_rate(alloc, rr, num_cpus, pcp_batch):
     """pcp refills from the buddy head per second, by CPUs other than kswapd's.
 

@@ -167,6 +167,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         is_mf = rnd.uniform(_S_TRIG3, hit) * np.maximum(write_rate + mf_rate, 1e-300) < mf_rate
         return first, hit, hit & (t_alloc <= t_write), hit & (t_write < t_alloc) & ~is_mf, hit & (t_write < t_alloc) & is_mf
 
+    def spill(count):
+        """What a pcp list holding `count` pages spills to buddy, in whole batches."""
+        return np.minimum(np.ceil(np.maximum(count - f.pcp_high, 0) / f.pcp_batch) * f.pcp_batch, count)
+
     def reserve_rate(alloc, reserve):
         holders = np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), np.maximum(num_cpus - 1.0, 1.0))
         return np.minimum(alloc, alloc / num_cpus * holders)
@@ -315,7 +319,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             reserve0 = reserve.copy()
             rr = 0.5 * (rr + reserve_rate(alloc - thp, np.maximum(reserve - used, 0.0)))     # the phase's mean
             refills_q, old_q = refill_rate(alloc, rr), old_tag_rate(rr, reserve0)
-            first, _, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus, refills_q, old_q)
+            first, hit, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus, refills_q, old_q)
+            # migrc_hold: the flush's release cuts the phase (a new one starts if free memory stays above high)
+            taken = np.where(quiet, drop, 0.0)
+            cuts = quiet & hold & hit
+            with np.errstate(invalid="ignore", divide="ignore"):
+                frac = np.where(cuts, np.minimum(first + flush_wait * 1e-9, span) / span, 1.0)
+            taken, used, span = taken * frac, used * frac, np.where(cuts, span * frac, span)
             with np.errstate(invalid="ignore"):
                 need = write_rate + mf_rate + tagged_rate(alloc / num_cpus, refills_q, True, old_q,
                                                           refills_q * f.pcp_batch * np.minimum(first, span))
@@ -323,22 +333,25 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             reserve = drain_reserve(quiet, reserve, used)
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need)
             free = free - released
-            reserve = reserve + released
+            pcp_count = pcp_count + released             # onto kswapd's last list, spilling past high
+            spilled = np.where(quiet, spill(pcp_count), 0.0)
+            pcp_count = pcp_count - spilled
             tally.promoted += quiet * promote * inside(np.where(quiet, span, 0.0))
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
-            free = np.where(quiet, np.minimum(free + released, f.wmark_high) - lump - released, free)
+            free = free + spilled - taken
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
-            eat_buddy(quiet, np.where(quiet, drop, 0.0), 1.0 - np.minimum(thp / np.maximum(alloc - rr, 1e-12), 1.0),
+            eat_buddy(quiet, taken, 1.0 - np.minimum(thp / np.maximum(alloc - rr, 1e-12), 1.0),
                       alloc, np.where(quiet, span, 0.0))
+            quiet = quiet & ~(cuts & (free >= f.wmark_high))        # kswapd sleeps on there
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
             released = retire(woke_hold, t + flush_wait * 1e-9, t)
             free = free - released
             pcp_count = pcp_count + released
-            spilled = np.minimum(np.ceil(np.maximum(pcp_count - f.pcp_high, 0) / f.pcp_batch) * f.pcp_batch, pcp_count)
+            spilled = spill(pcp_count)
             pcp_count = pcp_count - spilled
             free = free + spilled
             # pending pages stay on the old kswapd CPU's pcp list
@@ -519,9 +532,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         ahead = np.where(step & (pcp_pend <= 0) & (new_tags > 0), pcp_count + freed - new_tags, ahead)
         pcp_pend += new_tags
         pcp_count += small_freed
-        over = np.maximum(pcp_count - f.pcp_high, 0)
-        spills = np.ceil(over / f.pcp_batch)
-        spilled = np.minimum(spills * f.pcp_batch, pcp_count)
+        spilled = spill(pcp_count)
         from_ahead = np.where(step, np.minimum(spilled, ahead), 0.0)
         mixed = pcp_count - ahead
         with np.errstate(all="ignore"):
