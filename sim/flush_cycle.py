@@ -249,6 +249,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # (on_flushing): one that started before this batch was unmapped, after the
             # dirty evictions' flushes
             give_up = cand & (t + dirty * flush_wait * 1e-9 < st[P_FLUSH_END])
+            owed_before = owed(st)      # older deferrals, pending as the step starts
             if luf and cand:
                 left = False      # the clean evicted folios went to the deferred batch
             # flushes in shrink_folio_list()'s loop (dirty evictions), then migrate_pages_batch()'s
@@ -405,10 +406,28 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     pend_t[idx] = t
                     st[P_LEN] += 1.0
                 pend_n[idx] += deferred_pages   # a full ring merges into its last slot
-                inside = in_window(t, span, end)
+                # A write fault, memory failure or tagged allocation while kswapd copies pays
+                # it then, as it pays older deferrals (the trigger above) when there are any
+                # and no flush of kswapd's retired them first. Left to the next step, such a
+                # flush never ran into kswapd's next deferral: mostly_read_only_writes gave
+                # up 2% as often as the reference.
+                pp = pending_pages(st, pend_n)
+                held_for = span
+                paid = False
+                if n_before > 0 or not owed_before:
+                    a = n_before * fw_s
+                    first2, kind2 = trigger(P_i, st, span - a, one_cpu, hold, key, ctr, i, take / span, refills,
+                                            old_rate)
+                    paid = kind2 != _K_NONE
+                    if paid:
+                        held_for = a + first2 + fw_s
+                        pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t + a, first2, kind2, bins, need)
+                inside = in_window(t, held_for, end)
                 if inside > 0:
                     o[O_PEND_S] += deferred_pages * inside
-                    o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pending_pages(st, pend_n))
+                    o[O_PEND_PEAK] = max(o[O_PEND_PEAK], pp)
+                if paid:
+                    deferred_pages = 0.0        # freed with a generation already done
             tagged = k_def if (now_retired and not hold and not raced) else 0.0
 
             # other CPUs' refills (and THP promotions) through the step ate the buddy head as

@@ -74,12 +74,6 @@ def retire(o, hist, st, pend_t, pend_n, at, c, bins, keep_tags=False):
 
 
 @njit(cache=True)
-def tagged_pages(st):
-    """Freed pages carrying the current generation (or held, in migrc_hold)."""
-    return st[P_PCP] + st[P_OLD] + st[P_BUDDY] + st[P_HELD] + st[P_SPREAD]
-
-
-@njit(cache=True)
 def owed(st):
     """Is a deferred flush outstanding?"""
     return st[P_LEN] > 0
@@ -103,7 +97,7 @@ def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate
     take a pending page left on an earlier kswapd CPU's list (see `old_tag_rate`);
     `t_buddy`, when not negative, the time of the refill that reaches a pending page on
     the buddy list (see `refill_events`), instead of one drawn at `refill_rate`."""
-    if not (owed(st) and tagged_pages(st) > 0):
+    if not owed(st):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
     per_cpu_alloc = alloc / num_cpus

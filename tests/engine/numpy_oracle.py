@@ -116,9 +116,6 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         pend_n[lanes[mask], idx[mask]] += pages[mask]   # a full ring merges into its last slot
         pend_len[fresh] += 1
 
-    def tagged_pages():
-        return pcp_pend + old_pend + buddy_pend + held + spread
-
     def spread_k(alloc):
         # pops per second of each tagged page refills moved onto other CPUs' lists
         return (4.0 / 3.0) * alloc / (np.maximum(num_cpus, 1.0) * f.pcp_batch)
@@ -142,7 +139,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
 
     def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate, old_rate, t_buddy=None):
         """Time to the first event that forces the pending flush, and which kind."""
-        has = active & (pend_len > 0) & (tagged_pages() > 0)
+        has = active & (pend_len > 0)
         nohold = ~hold
         t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, old_rate, has), np.inf)
         # kswapd's CPU runs the workload again once the burst is over (or all along, alone)
@@ -408,6 +405,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         k_def = np.where(may_defer, ro_dem + np.where(luf, ev - dirty, 0.0), 0.0)
         cand = k_def > 0
         give_up = cand & (t + dirty * flush_wait * 1e-9 < flush_end)   # a thread's flush is running
+        owed_before = pend_len > 0
         left = left & ~(luf & cand)
         n_before = dirty
         after = ((dem - np.where(may_defer, ro_dem, 0.0)) > 0) | left | give_up
@@ -508,9 +506,17 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         deferred_pages = np.where(covered, 0.0, deferred_pages)
         survive = survive & ~covered
         add_pending(survive, t, deferred_pages)       # pending from the unmapping at the step's start
-        ins = np.where(survive, inside(span), 0.0)
+        pp = pending_pages()
+        # a thread pays it while kswapd copies, unless older deferrals' trigger covered the step
+        own = survive & ((n_before > 0) | ~owed_before)
+        a = n_before * fw_s
+        first2, paid, by_alloc2, by_write2, by_mf2 = trigger_times(own, span - a, one_cpu, step_alloc / num_cpus,
+                                                                   refills, old_rate)
+        released = released + thread_triggered_flush(a + first2, by_alloc2, by_write2, by_mf2, need)
+        ins = np.where(survive, inside(np.where(paid, a + first2 + fw_s, span)), 0.0)
         tally.pending_page_s += deferred_pages * ins
-        tally.pending_peak = np.maximum(tally.pending_peak, np.where(ins > 0, pending_pages(), 0))
+        tally.pending_peak = np.maximum(tally.pending_peak, np.where(ins > 0, pp, 0))
+        deferred_pages = np.where(paid, 0.0, deferred_pages)
         tagged = np.where(now_retired & ~hold & ~raced, k_def, 0.0)
         # other CPUs' refills through the step ate the buddy head as it was before the step's spills
         eat_buddy(step, np.where(multi, refilled + thp_taken, 0.0), refilled / np.maximum(refilled + thp_taken, 1e-12),

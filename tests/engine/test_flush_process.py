@@ -84,6 +84,20 @@ def test_memory_failures_only_shorten_what_migrc_hold_holds():
     assert peaks[1] < 0.8 * peaks[0]
 
 
+def test_a_write_fault_during_kswapds_copy_can_make_its_next_batch_give_up():
+    """A fresh deferral is pending from its unmapping, while kswapd copies: a write fault
+    then flushes it, and if kswapd's next batch is unmapped before that flush is done,
+    the batch gives up (migrc_add_pending_ubc() sees on_flushing). The reference gives
+    up on about 2% of its write-fault flushes here; paying the fresh deferral only from
+    the next step on, the fast engine never did (0 of ~600)."""
+    base = sim.SimParams()
+    p = dataclasses.replace(base, workload=dataclasses.replace(base.workload, read_only_fraction=0.9,
+                                                               write_fraction=0.5),
+                            fidelity=dataclasses.replace(base.fidelity, window_s=0.2, warmup_s=0.05))
+    t = simulate_flushes(lane_arrays([p] * 16), list(range(1, 17)), ["migrc"] * 16)
+    assert t.triggers["give_up"].sum() >= 0.01 * t.triggers["write_fault"].sum() > 0
+
+
 def test_fresh_allocations_are_reclaimed_first_in_batches_of_their_own():
     """Other allocations join the inactive LRU list, which kswapd empties before it takes
     the workload's (active) folios: under pressure most batches hold fresh written pages
