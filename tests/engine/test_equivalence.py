@@ -55,10 +55,10 @@ def t995(df):
     return _T995[max(k for k in _T995 if k <= df)]
 
 
-def _p(**groups):
+def _p(warmup_s=WARMUP, **groups):
     base = sim.SimParams()
     parts = {g: dataclasses.replace(getattr(base, g), **kv) for g, kv in groups.items()}
-    parts["fidelity"] = dataclasses.replace(base.fidelity, window_s=WINDOW, warmup_s=WARMUP)
+    parts["fidelity"] = dataclasses.replace(base.fidelity, window_s=WINDOW, warmup_s=warmup_s)
     return dataclasses.replace(base, **parts)
 
 
@@ -70,7 +70,12 @@ CONFIGS = {
     "bare_metal": (_p(machine=dict(is_guest=False, ipi_send_base_ns=800.0, ipi_send_per_target_ns=70.0,
                                    irq_receive_ns=800.0)), ["batched", "migrc"]),
     "broadcast_flush": (_p(machine=dict(broadcast_flush=True)), ["batched", "migrc", "no_batch"]),
-    "one_cpu": (_p(machine=dict(num_cpus=1), workload=dict(num_threads=1)), ["batched", "migrc"]),
+    # One CPU's cycles are nearly regular, so runs that all start in a quiet phase stay in
+    # step: the fast engine's mean demotions ring with the warm-up (+2.0% at 0.05 s, -0.8%
+    # at 0.1 s, +1.2% at 0.2 s, +0.5% at 0.3 s, then flat from 0.6 s; 768 seeds each), and
+    # the reference's with them (at 0.3 s, -1.7% under its value at 1 s). Compared at
+    # 0.3 s the engines' rings differed by 3%; at 0.6 s they agree (48 reference windows).
+    "one_cpu": (_p(warmup_s=0.6, machine=dict(num_cpus=1), workload=dict(num_threads=1)), ["batched", "migrc"]),
     "many_cpus": (_p(machine=dict(num_cpus=64), workload=dict(num_threads=64)), ["batched", "migrc", "luf"]),
     "low_utilization": (_p(workload=dict(cpu_utilization=0.2)), ["batched", "migrc"]),
     "small_fast_node": (_p(memory=dict(fast_capacity_mib=256.0)), ["batched", "migrc"]),
