@@ -45,6 +45,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     write_rate = f.write_faults_per_s
     mf_rate = L["memory.memory_failure_per_s"]
     lru = L["reclaim.lru_batch_pages"].astype(float)
+    # where kswapd leaves a list: a batch under high, plus part of what it freed at once
+    left_pages = f.pcp_high - f.pcp_batch + 0.5 * np.minimum(np.where(hold, f.pcp_batch, lru), f.pcp_batch)
     migrate_ns = L["machine.migrate_folio_ns"]
 
     one_cpu = L["machine.num_cpus"] <= 1
@@ -361,7 +363,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             others = np.maximum(num_cpus - 1.0, 1e-300)
             p_holder = np.where(num_cpus > 1, np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), others) / others, 0.0)
             holder = u_pcp < p_holder
-            c0 = np.where(holder, u_pcp / np.maximum(p_holder, 1e-300) * f.pcp_high,
+            c0 = np.where(holder, u_pcp / np.maximum(p_holder, 1e-300) * left_pages,
                           (u_pcp - p_holder) / np.maximum(1.0 - p_holder, 1e-300) * f.pcp_batch)
             pcp_count[quiet] = c0[quiet]
             reserve = drain_reserve(quiet, reserve, pcp_count)
