@@ -35,7 +35,8 @@ from .steady import Flows
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
     pending_pages, quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire,
-    spill_pages, spin_wait_ns, split_batch, start_free, tagged_alloc_rate, thread_flush, trigger, wake_lump,
+    spill_pages, spin_wait_ns, split_batch, start_free, tagged_alloc_rate, thp_hint_faults, thp_in_window,
+    thp_quiet_wake, thread_flush, trigger, wake_lump,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -111,6 +112,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         t = -warmup
         burst = False
         thp_phase = draw_uniform(key, ctr, _S_THP, i)     # where the run starts between two THPs
+        # THP hint faults come every thp_gap seconds, the next in thp_due (thp_quiet_wake)
+        thp_gap = 512.0 / thp if thp > 0 else np.inf
+        thp_due = draw_uniform(key, ctr, _S_THP, i) * thp_gap if thp > 0 else np.inf
         cold_pages = 0.0      # on the inactive LRU list, waiting for kswapd
         pcp_count = 0.0
         # start at the reserve's steady state, which this loop settles to at about
@@ -134,23 +138,40 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                                                           pcp_high, drop, end - t)
                 # The allocation that wakes kswapd is a pcp refill of `batch` pages, which lands
                 # free memory part of a batch below high, where the phase's start fixes it
-                # (wake_lump); or a THP promotion (by its share of the pages taken from buddy),
-                # which lands it a random part of 512 below. Either way the phase's allocations
-                # took all of it: its span is the time they take. (The refills of a phase are
+                # (wake_lump); or a THP promotion, which comes on the scanner's clock
+                # (thp_quiet_wake) and lands it part of 512 below. Either way the phase's
+                # allocations took all of it: its span is the time they take. (The refills of a phase are
                 # a superposition of many CPUs' cycles, close to Poisson, so they take free
                 # memory at the allocation rate with no pages ahead; with one CPU the refill
                 # is that CPU's own: see the wake below.)
                 lump = 0.0
-                if not one_cpu:
-                    u = draw_uniform(key, ctr, _S_REFILL, i)
-                    p_thp = thp / max(alloc - rr, 1e-12)
-                    if u < p_thp:
-                        lump = u / p_thp * 512.0
-                    else:
-                        lump = wake_lump(drop, pcp_batch, draw_poisson(key, ctr, _S_REFILL, i, thp / 512.0 * span))
-                if lump > 0:
-                    alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve,
-                                                              num_cpus, pcp_high, drop + lump, end - t)
+                n_thp = 0.0             # THP promotions in the phase, all let through above high
+                if thp > 0:
+                    # THP promotions keep the scanner's clock, the rest drain buddy as a fluid;
+                    # the phase ends on whichever takes free memory below high (thp_quiet_wake)
+                    for _ in range(3):
+                        small = max(alloc - thp - min(rr, reserve / max(span, 1e-12)), 0.0)
+                        thp_woke, t_w, k = thp_quiet_wake(st[P_FREE], whigh, small, thp_due, thp_gap, end - t)
+                        if thp_woke:
+                            n_thp = k + 1.0
+                            lump = whigh - (st[P_FREE] - small * t_w - 512.0 * n_thp)
+                            span = t_w
+                        else:
+                            n_thp = k
+                            lump = wake_lump(drop, pcp_batch, k)
+                            span = (drop + lump - 512.0 * k) / small if small > 0 else end - t + 1e-9
+                        alloc = mean_alloc(base_alloc, swapped, lam, span)
+                        rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
+                    used = min(rr * span, reserve)
+                elif not one_cpu:
+                    # (the two uniforms the THP draws took before sim 0.12, kept so that runs
+                    # without THPs keep their random streams)
+                    draw_uniform(key, ctr, _S_REFILL, i)
+                    draw_uniform(key, ctr, _S_REFILL, i)
+                    lump = wake_lump(drop, pcp_batch, 0.0)
+                    if lump > 0:
+                        alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve,
+                                                                  num_cpus, pcp_high, drop + lump, end - t)
                 reserve0 = reserve
                 # refills run at the phase's mean rate: the reserve drains through it
                 rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))
@@ -171,6 +192,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     taken *= at / span
                     used *= at / span
                     span = at
+                    n_thp = min(n_thp, thp_hint_faults(thp_due, thp_gap, span)[0])
                 # others that need the flush while it runs wait for it (spin_wait_ns)
                 need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, alloc, refills, num_cpus, True, old_rate,
                                                                     pcp_batch, refills * pcp_batch * min(first, span))
@@ -180,18 +202,21 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
                 spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
                 pcp_count -= spilled
-                o[O_PROMOTED] += promote * in_window(t, span, end)
+                o[O_PROMOTED] += (promote - thp) * in_window(t, span, end)
+                if n_thp > 0:
+                    o[O_PROMOTED] += 512.0 * thp_in_window(t, thp_due, thp_gap, n_thp, end)
                 # folios join the inactive list one by one, as the allocations come
                 cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
                 swapped = drain_swap(o, swapped, lam, t, span, end)
                 t = t + span
+                thp_due = thp_hint_faults(thp_due, thp_gap, span)[1]
                 # the phase's allocations took free memory down to high and the lump below
                 # (or, cut, their share of that); a release's spills came back to it
                 st[P_FREE] += spilled - taken
                 # the phase's refills took its pages from the buddy head: the clean ones over
                 # any tagged pages there, then those (harmlessly, with nothing pending, or
                 # the trigger above fired and retired them), which stay tagged on their lists
-                eat_buddy(st, taken, 1.0 - min(thp / max(alloc - rr, 1e-12), 1.0), alloc,
+                eat_buddy(st, taken, max(taken - 512.0 * n_thp, 0.0) / max(taken, 1e-12) if thp > 0 else 1.0, alloc,
                           num_cpus, pcp_batch, span)
                 if cut and st[P_FREE] >= whigh:
                     continue            # kswapd sleeps on
@@ -297,9 +322,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # while promotions are refused the reserve's holders serve their share of the
                 # allocations still made, not of the refused ones
                 off = max(alloc - promote, 0.0)
-                allowed, refilled, thp_taken, t_buddy = refill_events(
+                allowed, refilled, thp_taken, t_buddy, thp_due = refill_events(
                     key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp - rr, 0.0) / pcp_batch,
-                    max(off - reserve_rate(off, reserve, num_cpus, pcp_high), 0.0) / pcp_batch, thp / 512.0,
+                    max(off - reserve_rate(off, reserve, num_cpus, pcp_high), 0.0) / pcp_batch, thp_due, thp_gap,
                     pcp_batch, st[P_COVER])
             # small-folio allocations as a fluid, THP promotions as the lumps drawn
             take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken

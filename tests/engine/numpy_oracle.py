@@ -56,6 +56,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     end = window_s.astype(float)
     burst = np.zeros(n, bool)
     thp_phase = rnd.uniform(_S_THP, np.ones(n, bool))     # THPs come every 1/thp_step_p steps
+    # THP hint faults come every thp_gap seconds, the next in thp_due
+    has_thp = thp > 0
+    with np.errstate(divide="ignore"):
+        thp_gap = np.where(has_thp, 512.0 / np.where(has_thp, thp, 1.0), np.inf)
+    thp_due = np.where(has_thp, rnd.uniform(_S_THP, has_thp) * thp_gap, np.inf)
     # a run starts at a level of a quiet phase, uniform among promo minus whole batches
     steps = np.floor(np.maximum(f.wmark_promo - f.wmark_high, 0.0) / f.pcp_batch)
     free = f.wmark_promo - f.pcp_batch * np.floor(rnd.uniform(_S_START, np.ones(n, bool)) * (steps + 1.0))
@@ -203,29 +208,66 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         k = np.where(big, np.maximum(np.rint(mean + np.sqrt(mean) * z), 0.0), k)
         return np.where(active & (mean > 0), k, 0.0)
 
-    def refill_events(active, span_s, r_on, r_off, r_thp):
-        # the kernel's refill_events, every lane's Poisson refills and THP promotions drawn
-        # in lock-step
+    def refill_events(active, span_s, r_on, r_off):
+        # the kernel's refill_events, every lane's Poisson refills drawn in lock-step, THP
+        # promotions on each lane's clock (thp_due, updated to after the step)
         allowed, tt, refilled, thp_taken = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         t_reach = np.full(n, np.inf)
         b = free.copy()
+        due = thp_due.copy()
+        due_out = thp_due.copy()
         go = active.copy()
         while go.any():
             on = b >= f.wmark_high
-            r_small = np.where(on, r_on, r_off)
-            r_big = np.where(on, r_thp, 0.0)
-            dt = rnd.exponential(_S_REFILL, r_small + r_big, go)
+            dt = rnd.exponential(_S_REFILL, np.where(on, r_on, r_off), go)
+            big = go & (due - tt < dt)
+            dt = np.where(big, due - tt, dt)
             allowed = np.where(go & on, allowed + np.minimum(dt, span_s - tt), allowed)
             cont = go & ~(tt + dt >= span_s)
+            due_out = np.where(go & ~cont, due - span_s, due_out)
             tt = np.where(cont, tt + dt, tt)
-            marked = cont & (r_big > 0)
-            big = marked & (rnd.uniform(_S_REFILL, marked) * (r_small + r_big) < r_big)
-            b = np.where(big, b - 512.0, np.where(cont, b - f.pcp_batch, b))
-            thp_taken = np.where(big, thp_taken + 512.0, thp_taken)
+            took = cont & big
+            due = np.where(took, due + thp_gap, due)
+            promoted = took & on
+            b = np.where(promoted, b - 512.0, np.where(cont & ~big, b - f.pcp_batch, b))
+            thp_taken = np.where(promoted, thp_taken + 512.0, thp_taken)
             refilled = np.where(cont & ~big, refilled + f.pcp_batch, refilled)
             t_reach = np.where(cont & (refilled + thp_taken > buddy_cover) & np.isinf(t_reach), tt, t_reach)
             go = cont
-        return allowed, refilled, thp_taken, t_reach
+        return allowed, refilled, thp_taken, t_reach, due_out
+
+    def thp_faults(due, span_s):
+        """The kernel's thp_hint_faults: how many are due within span_s, and the next after."""
+        with np.errstate(invalid="ignore"):
+            k = np.where(due <= span_s, np.floor((span_s - due) / thp_gap) + 1.0, 0.0)
+            k = np.where(np.isfinite(k), k, 0.0)
+            return k, np.where(k > 0, due + k * thp_gap - span_s, due - span_s)
+
+    def thp_in_window(active, due, k):
+        """The kernel's thp_in_window: of k THP hint faults from t + due, those in [0, end)."""
+        count, j, go = np.zeros(n), np.zeros(n), active & (k > 0)
+        while go.any():
+            a = t + due + j * thp_gap
+            go = go & (a < end)
+            count = np.where(go & (a >= 0), count + 1.0, count)
+            j = j + 1.0
+            go = go & (j < k)
+        return count
+
+    def thp_walk(active, small, left_s):
+        """The kernel's thp_quiet_wake, lane by lane in lock-step."""
+        j, t_w = np.zeros(n), np.zeros(n)
+        woke, done = np.zeros(n, bool), ~active
+        while not done.all():
+            a = thp_due + j * thp_gap
+            beyond = ~done & ~(a < left_s)
+            level = free - small * a - 512.0 * j
+            cross = ~done & ~beyond & (level < f.wmark_high)
+            ends = ~done & ~beyond & ~cross & (level - 512.0 < f.wmark_high)
+            woke, t_w = woke | ends, np.where(ends, a, t_w)
+            done = done | beyond | cross | ends
+            j = np.where(done, j, j + 1.0)
+        return woke, t_w, j
 
     def mean_alloc(span_s):
         # the kernel's mean_alloc: the refaults the swap pool gives over the span
@@ -297,20 +339,36 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 return alloc, rr, span, used
 
             alloc, rr, span, used = fixed_point(alloc)
-            # the allocation that wakes kswapd: a pcp refill, or a THP promotion the phase waits for
+            # the allocation that wakes kswapd: a pcp refill, or a THP promotion on the scanner's clock
             multi = quiet & ~one_cpu
-            u = rnd.uniform(_S_REFILL, multi)
-            p_thp = thp / np.maximum(alloc - rr, 1e-12)
-            is_thp_lump = multi & (u < p_thp)
-            lump_thp = np.where(is_thp_lump, u / np.maximum(p_thp, 1e-300) * 512.0, 0.0)
-            # free memory moves by whole batches (and 512 pages per THP promotion), so the
-            # waking refill lands it where the phase's start fixes, all of it allocated by then
-            pcp_wake = multi & ~is_thp_lump
-            n_thp = poisson(pcp_wake, thp / 512.0 * np.where(quiet, span, 0.0), _S_REFILL)
-            x = drop - 512.0 * n_thp
-            lump_pcp = np.where(pcp_wake, f.pcp_batch - (x - f.pcp_batch * np.floor(x / f.pcp_batch + 1e-9)), 0.0)
-            lump = lump_thp + lump_pcp
-            lumped = quiet & (lump > 0)
+            thp_q = quiet & has_thp
+            plain = multi & ~has_thp
+            rnd.uniform(_S_REFILL, plain)        # the two uniforms the THP draws took before
+            rnd.uniform(_S_REFILL, plain)
+
+            def lattice_lump(x):
+                # free memory moves by whole batches (and 512 pages per THP promotion), so the
+                # waking refill lands it where the phase's start fixes, all of it allocated by then
+                return f.pcp_batch - (x - f.pcp_batch * np.floor(x / f.pcp_batch + 1e-9))
+
+            lump = np.where(plain, lattice_lump(drop), 0.0)
+            n_thp = np.zeros(n)
+            if thp_q.any():
+                for _ in range(3):
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        small = np.maximum(alloc - thp - np.minimum(rr, reserve / np.maximum(span, 1e-12)), 0.0)
+                    woke, t_w, k = thp_walk(thp_q, small, end - t)
+                    n_thp = np.where(thp_q, np.where(woke, k + 1.0, k), n_thp)
+                    lump_t = np.where(woke, f.wmark_high - (free - small * t_w - 512.0 * (k + 1.0)),
+                                      lattice_lump(drop - 512.0 * k))
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        span_t = np.where(woke, t_w, np.where(small > 0, (drop + lump_t - 512.0 * k)
+                                                              / np.where(small > 0, small, 1.0), end - t + 1e-9))
+                    lump, span = np.where(thp_q, lump_t, lump), np.where(thp_q, span_t, span)
+                    alloc = np.where(thp_q, mean_alloc(span), alloc)
+                    rr = np.where(thp_q, reserve_rate(alloc - thp, reserve), rr)
+                used = np.where(thp_q, np.minimum(rr * span, reserve), used)
+            lumped = plain & (lump > 0)
             drop = drop + lump
             alloc2, rr2, span2, used2 = fixed_point(alloc)
             alloc, rr = np.where(lumped, alloc2, alloc), np.where(lumped, rr2, rr)
@@ -325,6 +383,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             with np.errstate(invalid="ignore", divide="ignore"):
                 frac = np.where(cuts, np.minimum(first + flush_wait * 1e-9, span) / span, 1.0)
             taken, used, span = taken * frac, used * frac, np.where(cuts, span * frac, span)
+            n_thp = np.where(cuts, np.minimum(n_thp, thp_faults(thp_due, span)[0]), n_thp)
             with np.errstate(invalid="ignore"):
                 need = write_rate + mf_rate + tagged_rate(alloc / num_cpus, refills_q, True, old_q,
                                                           refills_q * f.pcp_batch * np.minimum(first, span))
@@ -335,13 +394,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             pcp_count = pcp_count + released             # onto kswapd's last list, spilling past high
             spilled = np.where(quiet, spill(pcp_count), 0.0)
             pcp_count = pcp_count - spilled
-            tally.promoted += quiet * promote * inside(np.where(quiet, span, 0.0))
+            tally.promoted += quiet * (promote - thp) * inside(np.where(quiet, span, 0.0))
+            tally.promoted += 512.0 * thp_in_window(quiet, thp_due, n_thp)
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
             t = np.where(quiet, t + span, t)
+            thp_due = np.where(quiet, thp_faults(thp_due, span)[1], thp_due)
             free = free + spilled - taken
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
-            eat_buddy(quiet, taken, 1.0 - np.minimum(thp / np.maximum(alloc - rr, 1e-12), 1.0),
+            small_share = np.where(has_thp, np.maximum(taken - 512.0 * n_thp, 0.0) / np.maximum(taken, 1e-12), 1.0)
+            eat_buddy(quiet, taken, small_share,
                       alloc, np.where(quiet, span, 0.0))
             quiet = quiet & ~(cuts & (free >= f.wmark_high))        # kswapd sleeps on there
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
@@ -427,10 +489,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # promotions are refused once allocations drain free memory below the high watermark
         rr = reserve_rate(alloc - thp, reserve)
         multi = step & ~one_cpu
-        allowed_ev, refilled, thp_taken, t_buddy = refill_events(
+        allowed_ev, refilled, thp_taken, t_buddy, due_after = refill_events(
             multi, span, np.maximum(alloc - thp - rr, 0.0) / f.pcp_batch,
             np.maximum(np.maximum(alloc - promote, 0.0) - reserve_rate(np.maximum(alloc - promote, 0.0), reserve), 0.0)
-            / f.pcp_batch, thp / 512.0)
+            / f.pcp_batch)
+        thp_due = np.where(multi, due_after, thp_due)
         allowed = np.where(multi, allowed_ev,
                            np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12)))
         t_buddy = np.where(multi, t_buddy, -1.0)

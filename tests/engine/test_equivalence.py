@@ -124,12 +124,10 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "1 outside; alloc_flush_ns_per_s 4.26e+05 vs 3.26e+05 +-1e+05 (+30.71%)"),
     ("small_fast_node", "migrc"): (
         "1 outside; deferred_give_up 2.11e+04 vs 1.35e+04 +-6.6e+03 (+56.02%)"),
-    ("thp_all", "batched"): (
-        "14 outside; tlb_shootdowns 7.15e+05 vs 7.49e+05 +-2.4e+04 (-4.56%); pgdemote_kswapd 2.48e+07 vs "
-        "2.58e+07 +-8.4e+05 (-4.24%); initiator_wait_s 0.0469 vs 0.0491 +-0.0016 (-4.59%)"),
-    ("thp_all", "migrc"): (
-        "14 outside; tlb_shootdowns 7.15e+05 vs 7.49e+05 +-2.4e+04 (-4.56%); pgdemote_kswapd 2.48e+07 vs "
-        "2.58e+07 +-8.4e+05 (-4.24%); initiator_wait_s 0.0469 vs 0.0491 +-0.0016 (-4.59%)"),
+    ("thp_half", "migrc"): (
+        "3 outside; deferred_flush_alloc 2.41e+04 vs 3.76e+04 +-7.8e+03 (-36.00%); alloc_flush_ns_per_s "
+        "4.98e+05 vs 7.76e+05 +-1.6e+05 (-35.86%); nr_tlb_remote_flush 7.4e+04 vs 8.57e+04 +-1.2e+04 "
+        "(-13.68%)"),
 }
 
 
