@@ -96,7 +96,9 @@ def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate
     allocates, popping the pending pages kswapd freed there; `old_rate`: allocations that
     take a pending page left on an earlier kswapd CPU's list (see `old_tag_rate`);
     `t_buddy`, when not negative, the time of the refill that reaches a pending page on
-    the buddy list (see `refill_events`), instead of one drawn at `refill_rate`."""
+    the buddy list (see `refill_events`), instead of one drawn at `refill_rate`. A write
+    fault or memory failure needs only a deferral pending, not a tagged free page: a
+    batch is pending while kswapd copies it, before its pages are freed."""
     if not owed(st):
         return np.inf, _K_NONE
     num_cpus = P_i[I_NUM_CPUS]
