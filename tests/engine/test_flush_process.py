@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 import sim
 from sim.engine import lane_arrays, simulate_flushes
+from sim.flush_layout import thp_alloc_per_s
+from sim.steady import steady_flows
+
+
+def _point(window_s, **groups):
+    """Default parameters with `groups` overridden, over `window_s` after 0.05 s of warm-up."""
+    return sim.build_params({**groups, "fidelity": dict(window_s=window_s, warmup_s=0.05)})
 
 
 def _params(**reclaim):
-    base = sim.SimParams()
-    return dataclasses.replace(base, reclaim=dataclasses.replace(base.reclaim, **reclaim),
-                               fidelity=dataclasses.replace(base.fidelity, window_s=0.2, warmup_s=0.05))
+    return _point(0.2, reclaim=reclaim)
 
 
 @pytest.mark.parametrize("extra_mib_per_s", [0.0, 300.0])
@@ -43,9 +46,7 @@ def test_kswapd_reclaims_what_was_allocated(evict_fraction):
     """Free memory stays between its watermarks, so over a long window kswapd reclaims
     what promotions and refaults took, no more: each refault the swap pool gives up is
     an allocation (at 90% evicted, the two fed on each other when they did not match)."""
-    base = sim.SimParams()
-    p = dataclasses.replace(base, reclaim=dataclasses.replace(base.reclaim, evict_fraction=evict_fraction),
-                            fidelity=dataclasses.replace(base.fidelity, window_s=1.0, warmup_s=0.05))
+    p = _point(1.0, reclaim=dict(evict_fraction=evict_fraction))
     t = simulate_flushes(lane_arrays([p] * 2), [1, 2], ["batched"] * 2)
     reclaimed = t.demoted + t.evicted
     allocated = t.promoted + t.refaulted
@@ -59,9 +60,7 @@ def test_kswapd_reclaims_what_was_allocated_when_failures_release_held_folios():
     what promotions took. (4 s, not 1: a release that ends a quiet phase below high starts
     a deeper burst, so free memory at the window's ends differs by up to ~2000 pages,
     which is 3% of 1 s of promotions.)"""
-    base = sim.SimParams()
-    p = dataclasses.replace(base, memory=dataclasses.replace(base.memory, memory_failure_per_s=2000.0),
-                            fidelity=dataclasses.replace(base.fidelity, window_s=4.0, warmup_s=0.05))
+    p = _point(4.0, memory=dict(memory_failure_per_s=2000.0))
     t = simulate_flushes(lane_arrays([p] * 2), [1, 2], ["migrc_hold"] * 2)
     assert t.triggers["memory_failure"].sum() > 0
     assert np.all(np.abs(t.demoted - t.promoted) < 0.01 * t.promoted)
@@ -74,11 +73,9 @@ def test_memory_failures_only_shorten_what_migrc_hold_holds():
     to high and taking them off after started bursts that much deeper: with failures the
     peak was 1.28x the peak without (0.92x with the spill to buddy but no cut; now 0.71x;
     the reference, 0.66x)."""
-    base = sim.SimParams()
     peaks = []
     for mf_per_s in (0.0, 2000.0):
-        p = dataclasses.replace(base, memory=dataclasses.replace(base.memory, memory_failure_per_s=mf_per_s),
-                                fidelity=dataclasses.replace(base.fidelity, window_s=0.5, warmup_s=0.05))
+        p = _point(0.5, memory=dict(memory_failure_per_s=mf_per_s))
         t = simulate_flushes(lane_arrays([p] * 8), list(range(1, 9)), ["migrc_hold"] * 8)
         peaks.append(t.pending_peak.mean())
     assert peaks[1] < 0.8 * peaks[0]
@@ -90,10 +87,7 @@ def test_a_write_fault_during_kswapds_copy_can_make_its_next_batch_give_up():
     the batch gives up (migrc_add_pending_ubc() sees on_flushing). The reference gives
     up on about 2% of its write-fault flushes here; paying the fresh deferral only from
     the next step on, the fast engine never did (0 of ~600)."""
-    base = sim.SimParams()
-    p = dataclasses.replace(base, workload=dataclasses.replace(base.workload, read_only_fraction=0.9,
-                                                               write_fraction=0.5),
-                            fidelity=dataclasses.replace(base.fidelity, window_s=0.2, warmup_s=0.05))
+    p = _point(0.2, workload=dict(read_only_fraction=0.9, write_fraction=0.5))
     t = simulate_flushes(lane_arrays([p] * 16), list(range(1, 17)), ["migrc"] * 16)
     assert t.triggers["give_up"].sum() >= 0.01 * t.triggers["write_fault"].sum() > 0
 
@@ -104,12 +98,7 @@ def test_thp_promotions_keep_the_scanners_clock():
     followed by the next a whole gap later, after the burst: none is refused, and the
     window promotes THPs at their rate. Drawn as Poisson events, 2% fell in the burst
     the last one had started and were refused."""
-    from sim.flush_layout import thp_alloc_per_s
-    from sim.steady import steady_flows
-    base = sim.SimParams()
-    p = dataclasses.replace(base, workload=dataclasses.replace(base.workload, large_folio_fraction=1.0),
-                            fidelity=dataclasses.replace(base.fidelity, window_s=1.0, warmup_s=0.05))
-    L = lane_arrays([p] * 16)
+    L = lane_arrays([_point(1.0, workload=dict(large_folio_fraction=1.0))] * 16)
     thp_pages_per_s = thp_alloc_per_s(steady_flows(L), L)
     t = simulate_flushes(L, list(range(1, 17)), ["batched"] * 16)
     assert abs(t.promoted.mean() / (thp_pages_per_s[0] * 1.0) - 1.0) < 0.005
