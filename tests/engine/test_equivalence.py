@@ -101,33 +101,40 @@ CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")
 # after 0.3 s of warm-up):
 # "N outside; metric fast vs reference +-99% half-width (relative gap)". The full set runs
 # green with these as strict xfails, so a fix shows up as an XPASS failure and its mark goes.
-# Where the two models still disagree (see docs/reference-model.md, "Equivalence"):
+# Each was checked again against 24 other reference windows (seeds 24-47): "real" if it
+# failed there too, "chance" if it agreed. A fast engine equal to the reference would
+# fail about 7 cases of 55 here by chance (null_rate.py: mean 7.2, range 2-19 over 20
+# runs of the full set), so chance failures are expected, and which cases they hit
+# depends on the seeds. Where the two models still disagree (see docs/reference-model.md,
+# "Equivalence"):
 KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
     ("default_all_policies", "migrc_hold"): (
         "4 outside; stale_window_us_p99 9.91e+03 vs 1.27e+04 +-1.1e+03 (-21.90%); stale_window_us_p50 "
-        "7.51e+03 vs 7.21e+03 +-2.2e+02 (+4.20%); held_mib_mean 1.84 vs 1.8 +-0.027 (+2.15%)"),
+        "7.51e+03 vs 7.21e+03 +-2.2e+02 (+4.20%); held_mib_mean 1.84 vs 1.8 +-0.027 (+2.15%). Real: 12 outside "
+        "at seeds 24-47 (p99 -21.6%, reclaim flushes -2.4%)"),
     ("evict_high", "batched"): (
-        "1 outside; pgmigrate_success 1.35e+08 vs 1.34e+08 +-1.1e+06 (+0.91%)"),
+        "1 outside; pgmigrate_success 1.35e+08 vs 1.34e+08 +-1.1e+06 (+0.91%). Real: migrations +1.6% at seeds 24-47"),
     ("evict_high", "luf"): (
         "7 outside; runtime_s 852 vs 854 +-1.5 (-0.18%); initiator_wait_s 1.91 vs 2.15 +-0.055 (-11.50%); "
-        "stale_window_us_p99 482 vs 468 +-14 (+3.06%)"),
+        "stale_window_us_p99 482 vs 468 +-14 (+3.06%). Real: initiator wait -10.9% at seeds 24-47"),
     ("evict_high", "migrc"): (
         "7 outside; pending_pages_peak 8.92 vs 9.88 +-0.39 (-9.70%); deferred_flush_alloc 1.32e+06 vs "
-        "1.27e+06 +-2.4e+04 (+3.48%); alloc_flush_ns_per_s 1.33e+07 vs 1.29e+07 +-2e+05 (+3.14%)"),
+        "1.27e+06 +-2.4e+04 (+3.48%); alloc_flush_ns_per_s 1.33e+07 vs 1.29e+07 +-2e+05 (+3.14%). Real: 7 outside "
+        "at seeds 24-47"),
     ("lru_batch_1", "migrc"): (
-        "1 outside; stale_window_us_p50 436 vs 403 +-32 (+8.24%)"),
+        "1 outside; stale_window_us_p50 436 vs 403 +-32 (+8.24%). Chance: agrees at seeds 24-47"),
     ("memory_failures", "migrc_hold"): (
-        "1 outside; numa_pages_migrated 4.8e+07 vs 4.78e+07 +-1.3e+05 (+0.43%)"),
+        "1 outside; numa_pages_migrated 4.8e+07 vs 4.78e+07 +-1.3e+05 (+0.43%). Real: +0.39% at seeds 24-47"),
     ("mostly_read_only_writes", "luf"): (
-        "1 outside; alloc_flush_ns_per_s 4.26e+05 vs 3.26e+05 +-1e+05 (+30.71%)"),
+        "1 outside; alloc_flush_ns_per_s 4.26e+05 vs 3.26e+05 +-1e+05 (+30.71%). Chance: agrees at seeds 24-47"),
     ("mostly_read_only_writes", "migrc"): (
-        "1 outside; alloc_flush_ns_per_s 4.26e+05 vs 3.26e+05 +-1e+05 (+30.71%)"),
+        "1 outside; alloc_flush_ns_per_s 4.26e+05 vs 3.26e+05 +-1e+05 (+30.71%). Chance: agrees at seeds 24-47"),
     ("small_fast_node", "migrc"): (
-        "1 outside; deferred_give_up 2.11e+04 vs 1.35e+04 +-6.6e+03 (+56.02%)"),
+        "1 outside; deferred_give_up 2.11e+04 vs 1.35e+04 +-6.6e+03 (+56.02%). Chance: agrees at seeds 24-47"),
     ("thp_half", "migrc"): (
         "3 outside; deferred_flush_alloc 2.41e+04 vs 3.76e+04 +-7.8e+03 (-36.00%); alloc_flush_ns_per_s "
         "4.98e+05 vs 7.76e+05 +-1.6e+05 (-35.86%); nr_tlb_remote_flush 7.4e+04 vs 8.57e+04 +-1.2e+04 "
-        "(-13.68%)"),
+        "(-13.68%). Real: 17 outside at seeds 24-47 (allocation-triggered flushes -45%, shootdowns -24%)"),
 }
 
 
@@ -158,7 +165,12 @@ def compare(params, policy, ref_seeds=REF_SEEDS, fast_seeds=FAST_SEEDS):
     """Rows (metric, ref mean, ref 99% half-width or None if deterministic, fast mean, ok)."""
     ref = [sim.simulate(params, [policy], s, engine="reference")[0] for s in ref_seeds]
     fast = [r[0] for r in sim.simulate_batch([(params, s) for s in fast_seeds], [policy])]
-    ref_window_s = params.fidelity.window_s * len(ref_seeds)
+    return judge(params, ref, fast)
+
+
+def judge(params, ref, fast):
+    """The test's verdict on each metric of result rows `ref` (one per window) against `fast`."""
+    ref_window_s = params.fidelity.window_s * len(ref)
     fast_runtime_s = np.mean([row["runtime_s"] for row in fast])
     out = []
     # metrics the reference lacks are its own tests' business
