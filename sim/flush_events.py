@@ -269,6 +269,16 @@ def wake_lump(above_high_pages, batch_pages, thp_promotions):
 
 
 @njit(cache=True)
+def cut_refills(fluid_pages, thp_promotions, u, batch_pages):
+    """The pages a quiet phase cut short took from buddy: its small allocations came as
+    whole refills of `batch` (the last one crossed, or not, with odds set by uniform `u`,
+    so the count is `fluid_pages`' on average), and its THP promotions as 512 each. The
+    difference from `fluid_pages` stays on, or came off, the CPUs' lists."""
+    small = max(fluid_pages - 512.0 * thp_promotions, 0.0)
+    return np.floor(small / batch_pages + u) * batch_pages + 512.0 * thp_promotions
+
+
+@njit(cache=True)
 def quiet_span(alloc, rr, reserve, drop, left_s):
     """How long a quiet phase lasts, and the reserve pages it uses: allocations at `alloc`
     take `drop` pages of free memory, less those the reserve serves at `rr` until it runs

@@ -25,7 +25,8 @@ from sim.flush_layout import (  # noqa: E402
     STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
 
 
-def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray):
+def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray,
+               wakes: list | None = None):
     n = len(policy)
     tally = FlushTally(n)
     targets, p_any, flush_wait = _flush_costs(f, L)
@@ -254,7 +255,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             go = go & (j < k)
         return count
 
-    def thp_walk(active, small, left_s):
+    def thp_walk(active, small, left_s, wake_at):
         """The kernel's thp_quiet_wake, lane by lane in lock-step."""
         j, t_w = np.zeros(n), np.zeros(n)
         woke, done = np.zeros(n, bool), ~active
@@ -262,8 +263,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             a = thp_due + j * thp_gap
             beyond = ~done & ~(a < left_s)
             level = free - small * a - 512.0 * j
-            cross = ~done & ~beyond & (level < f.wmark_high)
-            ends = ~done & ~beyond & ~cross & (level - 512.0 < f.wmark_high)
+            cross = ~done & ~beyond & (level < wake_at)
+            ends = ~done & ~beyond & ~cross & (level - 512.0 < wake_at)
             woke, t_w = woke | ends, np.where(ends, a, t_w)
             done = done | beyond | cross | ends
             j = np.where(done, j, j + 1.0)
@@ -319,7 +320,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         alloc = base_alloc + swapped * lam
         quiet = active & ~burst
         if quiet.any():
-            drop = np.maximum(free - f.wmark_high, 0.0)
+            # migrc_hold: buddy pages alone below min wake kswapd too
+            wake_at = np.where(hold & (held > 0), np.maximum(f.wmark_high, f.wmark_min + held), f.wmark_high)
+            drop = np.maximum(free - wake_at, 0.0)
 
             def quiet_span(alloc, rr):
                 until_empty = reserve / np.maximum(rr, 1e-12)
@@ -343,7 +346,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             multi = quiet & ~one_cpu
             thp_q = quiet & has_thp
             plain = multi & ~has_thp
-            rnd.uniform(_S_REFILL, plain)        # the two uniforms the THP draws took before
+            u_cut = rnd.uniform(_S_REFILL, plain)        # the two uniforms the THP draws took before
             rnd.uniform(_S_REFILL, plain)
 
             def lattice_lump(x):
@@ -357,9 +360,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 for _ in range(3):
                     with np.errstate(divide="ignore", invalid="ignore"):
                         small = np.maximum(alloc - thp - np.minimum(rr, reserve / np.maximum(span, 1e-12)), 0.0)
-                    woke, t_w, k = thp_walk(thp_q, small, end - t)
+                    woke, t_w, k = thp_walk(thp_q, small, end - t, wake_at)
                     n_thp = np.where(thp_q, np.where(woke, k + 1.0, k), n_thp)
-                    lump_t = np.where(woke, f.wmark_high - (free - small * t_w - 512.0 * (k + 1.0)),
+                    lump_t = np.where(woke, wake_at - (free - small * t_w - 512.0 * (k + 1.0)),
                                       lattice_lump(drop - 512.0 * k))
                     with np.errstate(divide="ignore", invalid="ignore"):
                         span_t = np.where(woke, t_w, np.where(small > 0, (drop + lump_t - 512.0 * k)
@@ -384,11 +387,20 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 frac = np.where(cuts, np.minimum(first + flush_wait * 1e-9, span) / span, 1.0)
             taken, used, span = taken * frac, used * frac, np.where(cuts, span * frac, span)
             n_thp = np.where(cuts, np.minimum(n_thp, thp_faults(thp_due, span)[0]), n_thp)
+            # a cut finds free memory on the phase's lattice: whole refills, the rest on lists
+            lat = cuts & multi
+            u_cut = np.where(has_thp, rnd.uniform(_S_REFILL, lat & has_thp), u_cut)
+            taken_lat = (np.floor(np.maximum(taken - 512.0 * n_thp, 0.0) / f.pcp_batch + u_cut) * f.pcp_batch
+                         + 512.0 * n_thp)
+            listed = np.where(lat, taken_lat - taken, 0.0)
+            taken = np.where(lat, taken_lat, taken)
             with np.errstate(invalid="ignore"):
                 need = write_rate + mf_rate + tagged_rate(alloc / num_cpus, refills_q, True, old_q,
                                                           refills_q * f.pcp_batch * np.minimum(first, span))
             integrate_pending(quiet, np.minimum(first + flush_wait * 1e-9, span))
             reserve = drain_reserve(quiet, reserve, used)
+            reserve = np.where(listed > 0, reserve + listed, reserve)
+            reserve = drain_reserve(listed < 0, reserve, -listed)
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need)
             free = free - released
             pcp_count = pcp_count + released             # onto kswapd's last list, spilling past high
@@ -407,6 +419,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                       alloc, np.where(quiet, span, 0.0))
             quiet = quiet & ~(cuts & (free >= f.wmark_high))        # kswapd sleeps on there
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
+            if wakes is not None:       # (lane, free memory counting held folios, held) at each wake
+                wakes.extend((int(i), free[i], held[i]) for i in np.flatnonzero(quiet))
             woke_hold = quiet & hold & (held > 0)
             add_flush(woke_hold, t, False, "reclaim")
             released = retire(woke_hold, t + flush_wait * 1e-9, t)
@@ -435,6 +449,21 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             pcp_count = pcp_count + lump
             burst = np.where(quiet, free < f.wmark_promo, burst)
             burst &= f.migrating
+            # migrc_hold: that flush is kswapd's first work; the others allocate on through it
+            lead = woke_hold & burst
+            if lead.any():
+                span_l = np.where(lead, flush_wait * 1e-9, 0.0)
+                alloc_l = mean_alloc(span_l)
+                off = np.maximum(alloc_l - promote, 0.0)
+                served = np.minimum(reserve_rate(off, reserve) * span_l, reserve)
+                reserve = drain_reserve(lead, reserve, served)
+                free = np.where(lead, free - (off * span_l - served), free)
+                cold_pages = np.where(lead, cold_pages + np.maximum(f.cold_list_share * alloc_l * span_l
+                                                                    - f.cold_promote_share * promote * span_l, 0.0),
+                                      cold_pages)
+                swapped = np.where(lead, drain_swap(lead, swapped, span_l), swapped)
+                thp_due = np.where(lead, thp_faults(thp_due, span_l)[1], thp_due)
+                t = np.where(lead, t + span_l, t)
             active = t < end
 
         step = active & burst
