@@ -284,9 +284,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     # on, promotions refused. Started at once, bursts let promotions through a
                     # flush early: 200-300 us after a wake, default/migrc_hold refused 55% of
                     # hint faults, the reference 69% (68% with this alone, 63% with the wake at
-                    # min above). (A wake at min leaves the count
-                    # above high, and the reference lets that flush's promotions through: one
-                    # wake in ten, ~0.03% of the time, not modelled.)
+                    # min above). (A wake at min leaves the count above high, and the reference
+                    # lets that flush's promotions through: one wake in ten, ~0.03% of the
+                    # time, not modelled.)
                     span = flush_wait * 1e-9
                     alloc = mean_alloc(base_alloc, swapped, lam, span)
                     off = max(alloc - promote, 0.0)
