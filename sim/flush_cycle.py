@@ -5,8 +5,9 @@ while promotions and other allocations take pages; then kswapd wakes on some
 CPU and reclaims LRU batches (or single THPs) until free memory is back at the
 promo watermark. Each step of a lane is a whole quiet phase, or one kswapd batch.
 Free memory (NR_FREE_PAGES, buddy pages only) moves by whole pcp batches: other
-CPUs refill their lists `batch` pages at a time (Poisson events through a kswapd
-step) and kswapd's list spills `batch` pages at a time.
+CPUs refill their lists `batch` pages at a time (each list runs empty about once
+a cycle of its CPU's allocations: pcp_clocks.py) and kswapd's list spills `batch`
+pages at a time.
 
 Under migrc, a batch whose folios are all mapped read-only is freed carrying a
 pending flush instead of being flushed. The freed pages land on the kswapd
@@ -32,9 +33,10 @@ from .jit_cache import njit  # numba's, with sim's cache stamp installed
 from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows
 
+from .pcp_clocks import advance_clocks, refill_events, start_clocks
 from .flush_events import (
     add_flush, cut_refills, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
-    pending_pages, quiet_fixed_point, refill_events, refill_rate, reserve_holders, reserve_rate, retire,
+    pending_pages, quiet_fixed_point, refill_rate, reserve_holders, reserve_rate, retire,
     spill_pages, spin_wait_ns, split_batch, start_free, tagged_alloc_rate, thp_hint_faults, thp_in_window,
     thp_quiet_wake, thread_flush, trigger, wake_lump,
 )
@@ -126,6 +128,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         st[P_FREE] = start_free(wpromo, whigh, pcp_batch, draw_uniform(key, ctr, _S_START, i))
         pend_t[:] = 0.0
         pend_n[:] = 0.0
+        # the other CPUs' pcp lists, each part-way through its refill cycle (pcp_clocks)
+        due = np.empty(0 if one_cpu else int(num_cpus) - 1)
+        start_clocks(key, ctr, i, due, pcp_batch)
+        clock = 0.0
 
         while t < end:
             alloc = base_alloc + swapped * lam
@@ -146,10 +152,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # (wake_lump); or a THP promotion, which comes on the scanner's clock
                 # (thp_quiet_wake) and lands it part of 512 below. Either way the phase's
                 # allocations took all of it: its span is the time they take. (The refills of a phase are
-                # a superposition of many CPUs' cycles, close to Poisson, so they take free
-                # memory at the allocation rate with no pages ahead; with one CPU the refill
-                # is that CPU's own: see the wake below.)
+                # many CPUs' cycles, which over a whole phase take free memory at the
+                # allocation rate with no pages ahead: the lists' clocks only advance; with
+                # one CPU the refill is that CPU's own: see the wake below.)
                 lump = 0.0
+                thp_woke = False
                 n_thp = 0.0             # THP promotions in the phase, all let through above high
                 u_cut = 0.0             # where a cut phase's refills stand (see the cut below)
                 if thp > 0:
@@ -235,6 +242,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # the phase's allocations took free memory down to high and the lump below
                 # (or, cut, their share of that); a release's spills came back to it
                 st[P_FREE] += spilled - taken
+                # the cycling CPUs' lists ran through the phase's small refills
+                if not one_cpu:
+                    cycling = max(num_cpus - 1.0 - reserve_holders(reserve0, num_cpus, pcp_high), 1e-9)
+                    clock = advance_clocks(key, ctr, i, due, clock, max(taken - 512.0 * n_thp, 0.0) / cycling,
+                                           pcp_batch)
                 # the phase's refills took its pages from the buddy head: the clean ones over
                 # any tagged pages there, then those (harmlessly, with nothing pending, or
                 # the trigger above fired and retired them), which stay tagged on their lists
@@ -293,6 +305,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     served = min(reserve_rate(off, reserve, num_cpus, pcp_high) * span, reserve)
                     reserve = drain_reserve(st, reserve, served)
                     st[P_FREE] -= off * span - served
+                    cycling = max(num_cpus - 1.0 - reserve_holders(reserve, num_cpus, pcp_high), 1e-9)
+                    clock = advance_clocks(key, ctr, i, due, clock, max(off * span - served, 0.0) / cycling,
+                                           pcp_batch)
                     cold_pages += max(cold_share * alloc * span - cold_promote * promote * span, 0.0)
                     swapped = drain_swap(o, swapped, lam, t, span, end)
                     thp_due = thp_hint_faults(thp_due, thp_gap, span)[1]
@@ -363,10 +378,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # while promotions are refused the reserve's holders serve their share of the
                 # allocations still made, not of the refused ones
                 off = max(alloc - promote, 0.0)
-                allowed, refilled, thp_taken, t_buddy, thp_due = refill_events(
+                allowed, refilled, thp_taken, t_buddy, thp_due, clock = refill_events(
                     key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp - rr, 0.0) / pcp_batch,
                     max(off - reserve_rate(off, reserve, num_cpus, pcp_high), 0.0) / pcp_batch, thp_due, thp_gap,
-                    pcp_batch, st[P_COVER])
+                    pcp_batch, st[P_COVER], due, clock,
+                    max(num_cpus - 1.0 - reserve_holders(reserve, num_cpus, pcp_high), 0.0))
             # small-folio allocations as a fluid, THP promotions as the lumps drawn
             take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
             cold_pages += draw_poisson(key, ctr, _S_COLD, i,

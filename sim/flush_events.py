@@ -361,50 +361,6 @@ def drain_reserve(st, reserve, pages):
 
 
 @njit(cache=True)
-def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, thp_due, thp_gap, batch, cover):
-    """Other CPUs' pcp refills from buddy, and THP promotions, through one kswapd step.
-
-    NR_FREE_PAGES falls a whole pcp batch at a refill, so it sits below the high
-    watermark a lump at a time, refusing promotions, where a fluid drain would hold it
-    at high. Refills are Poisson events of `batch` pages, at `r_on` per second while free
-    memory is at or above `whigh` and `r_off` (promotions refused) below. THP hint faults
-    come on the scanner's clock (see `thp_quiet_wake`), the next `thp_due` seconds after
-    the step's start: one that comes while free memory is below high is refused. Returns
-    the time promotions were allowed, the pages refilled, the THP pages promoted, when
-    the first allocation reached past the `cover` clean pages on the buddy list's head
-    (inf if none did: it takes a pending page there), and when the next THP hint fault
-    is due after the step's end.
-    """
-    allowed = 0.0
-    tt = 0.0
-    refilled = 0.0
-    thp_taken = 0.0
-    t_reach = np.inf
-    b = free
-    while True:
-        on = b >= whigh
-        dt = draw_exponential(key, ctr, _S_REFILL, i, r_on if on else r_off)
-        big = thp_due - tt < dt
-        if big:
-            dt = thp_due - tt
-        if on:
-            allowed += min(dt, span_s - tt)
-        if tt + dt >= span_s:
-            return allowed, refilled, thp_taken, t_reach, thp_due - span_s
-        tt += dt
-        if big:
-            thp_due += thp_gap
-            if on:
-                b -= 512.0
-                thp_taken += 512.0
-        else:
-            b -= batch
-            refilled += batch
-        if refilled + thp_taken > cover and t_reach == np.inf:
-            t_reach = tt
-
-
-@njit(cache=True)
 def thp_hint_faults(thp_due, thp_gap, span_s):
     """THP hint faults in the next `span_s` (every `thp_gap` seconds, the next in
     `thp_due`), and when the next one is due after that."""

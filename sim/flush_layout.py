@@ -19,8 +19,8 @@ _MAX_PENDING_BATCHES = 256
 # random streams (_S_START took the slot of a give-up draw, which P_FLUSH_END replaced, so
 # that every other stream keeps its id, hence its numbers)
 (_S_THP, _S_EVICT, _S_RO, _S_START, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
- _S_RACE, _S_COLD, _S_REFILL, _S_SPREAD) = range(15)
-NUM_STREAMS = 15
+ _S_RACE, _S_COLD, _S_REFILL, _S_SPREAD, _S_CLOCK) = range(16)
+NUM_STREAMS = 16
 
 # kernel inputs: columns of the per-lane parameter matrix
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",

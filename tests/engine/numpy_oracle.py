@@ -21,7 +21,7 @@ from sim.steady import Flows
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
     _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_START, _S_THP,
-    _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_SPREAD,
+    _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_SPREAD, _S_CLOCK,
     STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
 
 
@@ -209,30 +209,84 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         k = np.where(big, np.maximum(np.rint(mean + np.sqrt(mean) * z), 0.0), k)
         return np.where(active & (mean > 0), k, 0.0)
 
+    def gamma(active, shape):
+        """The kernel's draw_gamma (Marsaglia and Tsang), every lane's tries in lock-step."""
+        out, go = np.zeros(n), active.copy()
+        d = shape - 1.0 / 3.0
+        c = 1.0 / np.sqrt(9.0 * d)
+        while go.any():
+            z = rnd.normal(_S_CLOCK, go)
+            u = rnd.uniform(_S_CLOCK, go)
+            v = 1.0 + c * z
+            ok = go & (v > 0)
+            v3 = np.where(ok, v * v * v, 1.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                acc = ok & (np.log(u) < 0.5 * z * z + d - d * v3 + d * np.log(v3))
+            out = np.where(acc, d * v3, out)
+            go &= ~acc
+        return out
+
+    def cycling_cpus(res):
+        """The kernel's cycling count: other CPUs not holding what kswapd left (reserve_holders)."""
+        return np.maximum(num_cpus - 1.0 - np.minimum(2.0 * res / np.maximum(f.pcp_high, 1.0),
+                                                      np.maximum(num_cpus - 1.0, 1.0)), 0.0)
+
+    def advance_clocks(active, pages):
+        """The kernel's advance_clocks: lists that run empty refill, CPU by CPU, in lock-step."""
+        nonlocal clock
+        clock = np.where(active, clock + pages, clock)
+        for j in range(due_cpu.shape[1]):
+            go = active & (due_cpu[:, j] <= clock)
+            while go.any():
+                # k cycles at once, kept six standard deviations short of the clock
+                gap = np.where(go, clock - due_cpu[:, j], 0.0)
+                k = np.floor((gap - 6.0 * np.sqrt(gap * f.pcp_batch)) / f.pcp_batch)
+                jumps = go & (k >= 2)
+                jump = gamma(jumps, np.where(jumps, k, 1.0) * f.pcp_batch)
+                took = jumps & (jump <= gap)
+                step = go & ~took
+                due_cpu[:, j] += np.where(took, jump, 0.0) + np.where(step, gamma(step, f.pcp_batch), 0.0)
+                go &= due_cpu[:, j] <= clock
+
     def refill_events(active, span_s, r_on, r_off):
-        # the kernel's refill_events, every lane's Poisson refills drawn in lock-step, THP
+        # the kernel's refill_events (pcp_clocks), every lane's lists run in lock-step, THP
         # promotions on each lane's clock (thp_due, updated to after the step)
+        nonlocal clock
         allowed, tt, refilled, thp_taken = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         t_reach = np.full(n, np.inf)
         b = free.copy()
         due = thp_due.copy()
         due_out = thp_due.copy()
         go = active.copy()
+        cyc = cycling_cpus(reserve)
+        m = np.maximum(num_cpus - 1.0, 0.0)
+        q = np.where(m > 0, cyc / np.maximum(m, 1e-300), 0.0)
+        rows = np.arange(n)
         while go.any():
             on = b >= f.wmark_high
-            dt = rnd.exponential(_S_REFILL, np.where(on, r_on, r_off), go)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                speed = np.where(cyc > 0, np.where(on, r_on, r_off) * f.pcp_batch / cyc, 0.0)
+                j = np.argmin(due_cpu, axis=1)
+                dj = due_cpu[rows, j]
+                dt = np.where((speed > 0) & (m > 0), (dj - clock) / speed, np.inf)
             big = go & (due - tt < dt)
             dt = np.where(big, due - tt, dt)
             allowed = np.where(go & on, allowed + np.minimum(dt, span_s - tt), allowed)
             cont = go & ~(tt + dt >= span_s)
             due_out = np.where(go & ~cont, due - span_s, due_out)
-            tt = np.where(cont, tt + dt, tt)
             took = cont & big
+            with np.errstate(invalid="ignore"):     # (speed 0 and dt inf in lanes not taken)
+                clock = np.where(go & ~cont, clock + speed * (span_s - tt), np.where(took, clock + speed * dt, clock))
+            tt = np.where(cont, tt + dt, tt)
+            ran_out = cont & ~big
+            clock = np.where(ran_out, dj, clock)
+            due_cpu[rows, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
+            refills = ran_out & (rnd.uniform(_S_CLOCK, ran_out) < q)
             due = np.where(took, due + thp_gap, due)
             promoted = took & on
-            b = np.where(promoted, b - 512.0, np.where(cont & ~big, b - f.pcp_batch, b))
+            b = np.where(promoted, b - 512.0, np.where(refills, b - f.pcp_batch, b))
             thp_taken = np.where(promoted, thp_taken + 512.0, thp_taken)
-            refilled = np.where(cont & ~big, refilled + f.pcp_batch, refilled)
+            refilled = np.where(refills, refilled + f.pcp_batch, refilled)
             t_reach = np.where(cont & (refilled + thp_taken > buddy_cover) & np.isinf(t_reach), tt, t_reach)
             go = cont
         return allowed, refilled, thp_taken, t_reach, due_out
@@ -314,6 +368,15 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(by_mf, at, True, "memory_failure")
         tally.thread_wait_ns += (hit & counting(at)) * spin_ns(need)
         return retire(hit, at + flush_wait * 1e-9, at)       # safe once the flush is done
+
+    # other CPUs' pcp lists part-way through their cycles (the kernel's start_clocks); lanes
+    # with fewer CPUs pad with lists that never run empty
+    others = np.maximum(L["machine.num_cpus"] - 1, 0).astype(int)
+    due_cpu = np.full((n, max(int(others.max()), 1)), np.inf)
+    for j in range(int(others.max())):
+        has = others > j
+        due_cpu[:, j] = np.where(has, rnd.uniform(_S_CLOCK, has) * gamma(has, f.pcp_batch + 1.0), np.inf)
+    clock = np.zeros(n)
 
     active = t < end
     while active.any():
@@ -413,6 +476,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             t = np.where(quiet, t + span, t)
             thp_due = np.where(quiet, thp_faults(thp_due, span)[1], thp_due)
             free = free + spilled - taken
+            advance_clocks(quiet & ~one_cpu, np.maximum(taken - 512.0 * n_thp, 0.0)
+                           / np.maximum(cycling_cpus(reserve0), 1e-9))
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
             small_share = np.where(has_thp, np.maximum(taken - 512.0 * n_thp, 0.0) / np.maximum(taken, 1e-12), 1.0)
             eat_buddy(quiet, taken, small_share,
@@ -458,6 +523,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 served = np.minimum(reserve_rate(off, reserve) * span_l, reserve)
                 reserve = drain_reserve(lead, reserve, served)
                 free = np.where(lead, free - (off * span_l - served), free)
+                advance_clocks(lead & ~one_cpu, np.maximum(off * span_l - served, 0.0)
+                               / np.maximum(cycling_cpus(reserve), 1e-9))
                 cold_pages = np.where(lead, cold_pages + np.maximum(f.cold_list_share * alloc_l * span_l
                                                                     - f.cold_promote_share * promote * span_l, 0.0),
                                       cold_pages)
