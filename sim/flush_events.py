@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
-from .rng import draw_exponential, draw_normal, draw_uniform
+from .rng import draw_binomial, draw_exponential, draw_uniform
 
 from .flush_layout import (  # compiled in as constants
     I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
@@ -455,24 +455,21 @@ def split_batch(key, ctr, i, lru, e, ro_cold, ro_hot, n_cold, small):
     evicted, whether the loop's last eviction was clean and so left unflushed, read-only
     demoted).
 
-    One uniform decides the demoted folios' mix: all read-only with the odds that each
-    is, none likewise, the mean share between. Every draw is taken on every step so the
-    streams stay aligned across policies.
+    Each folio is evicted with odds `e`, and an evicted one is dirty unless read-only:
+    binomial counts (`draw_binomial`). One uniform decides the demoted folios' mix: all
+    read-only with the odds that each is, none likewise, the mean share between. Every
+    draw is taken on every step so the streams stay aligned across policies.
     """
-    z = draw_normal(key, ctr, _S_EVICT, i)
+    ro_p = (n_cold * ro_cold + (lru - n_cold) * ro_hot) / lru
+    ev = draw_binomial(key, ctr, _S_EVICT, i, lru if small else 0.0, e)
     u_ro = draw_uniform(key, ctr, _S_RO, i)
-    z_dirty = draw_normal(key, ctr, _S_DIRTY, i)
+    dirty = draw_binomial(key, ctr, _S_DIRTY, i, ev, 1.0 - ro_p)
     u_last = draw_uniform(key, ctr, _S_LAST, i)
     if not small:
         return 0.0, 0.0, 0.0, False, 0.0
-    ro_p = (n_cold * ro_cold + (lru - n_cold) * ro_hot) / lru
-    ev = min(max(np.rint(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0.0), lru)
     dem = lru - ev
-    dirty = 0.0
     left = False
     if ev > 0:
-        w = 1.0 - ro_p
-        dirty = min(max(np.rint(ev * w + np.sqrt(ev * w * ro_p) * z_dirty), 0.0), ev)
         left = u_last * ev < ev - dirty
     ro_dem = 0.0
     if dem > 0:

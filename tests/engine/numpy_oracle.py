@@ -190,6 +190,33 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                                old_pend)
         return np.where(mask, left, reserve)
 
+    def binomial(active, count, p, stream):
+        # the kernel's draw_binomial, lane by lane: one uniform, inverted from the lighter
+        # side; two more for a normal where the variance is above 50
+        count = np.where(active, count, 0.0)
+        p = np.broadcast_to(p, (n,)).astype(float)
+        u = rnd.uniform(stream, active)
+        var = count * p * (1.0 - p)
+        trivial = (count <= 0) | (p <= 0) | (p >= 1)
+        big = active & ~trivial & (var > 50.0)
+        z = rnd.normal(stream, big)
+        q = np.where(p > 0.5, 1.0 - p, p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            odds = q / (1.0 - q)
+        pmf = (1.0 - q) ** count
+        cdf = pmf.copy()
+        k = np.zeros(n)
+        go = active & ~trivial & ~big & (u > cdf) & (k < count)
+        while go.any():
+            pmf = np.where(go, pmf * odds * (count - k) / (k + 1.0), pmf)
+            k = np.where(go, k + 1.0, k)
+            cdf = np.where(go, cdf + pmf, cdf)
+            go &= (u > cdf) & (k < count)
+        k = np.where(p > 0.5, count - k, k)
+        k = np.where(big, np.clip(np.rint(count * p + np.sqrt(var) * z), 0.0, count), k)
+        k = np.where(trivial, np.where((p >= 1) & (count > 0), count, 0.0), k)
+        return np.where(active, k, 0.0)
+
     def poisson(active, mean, stream=_S_COLD):
         # the kernel's draw_poisson, lane by lane: one uniform, inverted; two more for a
         # normal where the mean is above 50
@@ -545,14 +572,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         cold_pages = cold_pages - n_cold
         ro_c, ro_h = f.read_only_cold_p, f.read_only_hot_p
         ro_p = (n_cold * ro_c + (lru - n_cold) * ro_h) / lru
-        z = rnd.normal(_S_EVICT, step)
+        ev = binomial(step, np.where(small, lru, 0.0), e, _S_EVICT)
         u_ro = rnd.uniform(_S_RO, step)
-        z_dirty = rnd.normal(_S_DIRTY, step)
+        dirty = binomial(step, ev, 1.0 - ro_p, _S_DIRTY)
         u_last = rnd.uniform(_S_LAST, step)
-        ev = np.where(small, np.clip(np.round(lru * e + np.sqrt(lru * e * (1 - e)) * z), 0, lru), 0.0)
         dem = np.where(small, lru - ev, 0.0)
-        w = 1.0 - ro_p
-        dirty = np.where(ev > 0, np.clip(np.round(ev * w + np.sqrt(ev * w * ro_p) * z_dirty), 0, ev), 0.0)
         left = (ev > 0) & (u_last * ev < ev - dirty)
         d_cold = dem * n_cold / lru
         d_hot = dem - d_cold

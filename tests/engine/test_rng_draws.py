@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from sim.rng import LaneRandom, draw_gamma, draw_poisson
+from sim.rng import LaneRandom, draw_binomial, draw_gamma, draw_poisson
 
 
 @njit
@@ -36,3 +36,25 @@ def test_gamma_draws_have_the_gamma_mean_and_variance(shape):
     assert abs(x.mean() - shape) < 5 * np.sqrt(shape / len(x))
     assert abs(x.var() / shape - 1.0) < 0.05
     assert x.min() > 0
+
+
+@njit
+def _draws2(draw, key, ctr, n, arg, arg2):
+    out = np.empty(n)
+    for j in range(n):
+        out[j] = draw(key, ctr, 0, 0, arg, arg2)
+    return out
+
+
+@pytest.mark.parametrize("count,p", [(32.0, 0.9), (32.0, 0.1), (4.0, 0.5), (512.0, 0.5), (512.0, 0.02)])
+def test_binomial_draws_have_the_binomial_mean_variance_and_tail(count, p):
+    """draw_binomial (an LRU batch's evictions, and the dirty ones among them)."""
+    rnd = LaneRandom(np.array([5]), 1)
+    x = _draws2(draw_binomial, rnd.keys[0], rnd.counters, 40000, count, p)
+    var = count * p * (1 - p)
+    assert abs(x.mean() - count * p) < 5 * np.sqrt(var / len(x))
+    assert abs(x.var() / var - 1.0) < 0.05
+    assert np.all(x == np.rint(x)) and x.min() >= 0 and x.max() <= count
+    if (count, p) == (32.0, 0.1):
+        # the tail a rounded normal misses: P(X >= 9) = 0.0033 (the normal's: 0.0009)
+        assert abs((x >= 9).mean() - 0.0033) < 0.0012
