@@ -33,7 +33,7 @@ from .jit_cache import njit  # numba's, with sim's cache stamp installed
 from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows
 
-from .pcp_clocks import advance_clocks, refill_events, start_clocks
+from .pcp_clocks import advance_clocks, cycling_cpus, refill_events, start_clocks
 from .flush_events import (
     add_flush, cut_refills, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
     pending_pages, quiet_fixed_point, refill_rate, reserve_holders, reserve_rate, retire,
@@ -244,7 +244,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 st[P_FREE] += spilled - taken
                 # the cycling CPUs' lists ran through the phase's small refills
                 if not one_cpu:
-                    cycling = max(num_cpus - 1.0 - reserve_holders(reserve0, num_cpus, pcp_high), 1e-9)
+                    cycling = max(cycling_cpus(reserve0, num_cpus, pcp_high), 1e-9)
                     clock = advance_clocks(key, ctr, i, due, clock, max(taken - 512.0 * n_thp, 0.0) / cycling,
                                            pcp_batch)
                 # the phase's refills took its pages from the buddy head: the clean ones over
@@ -305,7 +305,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     served = min(reserve_rate(off, reserve, num_cpus, pcp_high) * span, reserve)
                     reserve = drain_reserve(st, reserve, served)
                     st[P_FREE] -= off * span - served
-                    cycling = max(num_cpus - 1.0 - reserve_holders(reserve, num_cpus, pcp_high), 1e-9)
+                    cycling = max(cycling_cpus(reserve, num_cpus, pcp_high), 1e-9)
                     clock = advance_clocks(key, ctr, i, due, clock, max(off * span - served, 0.0) / cycling,
                                            pcp_batch)
                     cold_pages += max(cold_share * alloc * span - cold_promote * promote * span, 0.0)
@@ -381,8 +381,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 allowed, refilled, thp_taken, t_buddy, thp_due, clock = refill_events(
                     key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp - rr, 0.0) / pcp_batch,
                     max(off - reserve_rate(off, reserve, num_cpus, pcp_high), 0.0) / pcp_batch, thp_due, thp_gap,
-                    pcp_batch, st[P_COVER], due, clock,
-                    max(num_cpus - 1.0 - reserve_holders(reserve, num_cpus, pcp_high), 0.0))
+                    pcp_batch, st[P_COVER], due, clock, cycling_cpus(reserve, num_cpus, pcp_high))
             # small-folio allocations as a fluid, THP promotions as the lumps drawn
             take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
             cold_pages += draw_poisson(key, ctr, _S_COLD, i,

@@ -30,6 +30,13 @@ from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 from .rng import draw_gamma, draw_uniform
 from .flush_layout import _S_CLOCK
+from .flush_events import reserve_holders
+
+
+@njit(cache=True)
+def cycling_cpus(reserve, num_cpus, pcp_high):
+    """Other CPUs in their cycle of refills: the ones not holding pages kswapd left."""
+    return max(num_cpus - 1.0 - reserve_holders(reserve, num_cpus, pcp_high), 0.0)
 
 
 @njit(cache=True)
