@@ -244,9 +244,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 st[P_FREE] += spilled - taken
                 # the cycling CPUs' lists ran through the phase's small refills
                 if not one_cpu:
-                    cycling = max(cycling_cpus(reserve0, num_cpus, pcp_high), 1e-9)
-                    clock = advance_clocks(key, ctr, i, due, clock, max(taken - 512.0 * n_thp, 0.0) / cycling,
-                                           pcp_batch)
+                    clock = advance_clocks(key, ctr, i, due, clock, taken - 512.0 * n_thp,
+                                           cycling_cpus(reserve0, num_cpus, pcp_high), pcp_batch)
                 # the phase's refills took its pages from the buddy head: the clean ones over
                 # any tagged pages there, then those (harmlessly, with nothing pending, or
                 # the trigger above fired and retired them), which stay tagged on their lists
@@ -305,9 +304,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                     served = min(reserve_rate(off, reserve, num_cpus, pcp_high) * span, reserve)
                     reserve = drain_reserve(st, reserve, served)
                     st[P_FREE] -= off * span - served
-                    cycling = max(cycling_cpus(reserve, num_cpus, pcp_high), 1e-9)
-                    clock = advance_clocks(key, ctr, i, due, clock, max(off * span - served, 0.0) / cycling,
-                                           pcp_batch)
+                    clock = advance_clocks(key, ctr, i, due, clock, off * span - served,
+                                           cycling_cpus(reserve, num_cpus, pcp_high), pcp_batch)
                     cold_pages += max(cold_share * alloc * span - cold_promote * promote * span, 0.0)
                     swapped = drain_swap(o, swapped, lam, t, span, end)
                     thp_due = thp_hint_faults(thp_due, thp_gap, span)[1]

@@ -48,18 +48,18 @@ def start_clocks(key, ctr, i, due, batch):
 
 
 @njit(cache=True)
-def advance_clocks(key, ctr, i, due, clock, pages, batch):
-    """The cycling CPUs allocate `pages` each (a quiet phase's fluid refills); the lists
-    that run empty on the way refill, each once per cycle (the phase's refills took free
-    memory already, as a fluid: only the lists' levels are left to follow). Returns the
-    new clock.
+def advance_clocks(key, ctr, i, due, clock, pages, cycling, batch):
+    """The `cycling` CPUs refill `pages` between them (a quiet phase's fluid refills); the
+    lists that run empty on the way refill, each once per cycle (the phase's refills took
+    free memory already, as a fluid: only the lists' levels are left to follow). Returns
+    the new clock.
 
     The refill that ends a phase (and wakes kswapd) is some CPU's, but the others' cycles
     are independent of it, so the clock stops where the fluid puts it, not at the last
     list to run empty: stopped there, the next refill came a whole gap later in every
     burst, and evict_high/batched refilled a fifth less in its bursts and promoted 5.6%
     more than the reference."""
-    clock += pages
+    clock += max(pages, 0.0) / max(cycling, 1e-9)
     for j in range(due.shape[0]):
         while due[j] <= clock:
             # A long phase runs a list through many cycles: k of them at once are one
@@ -105,10 +105,7 @@ def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, thp_due, thp_ga
     while True:
         on = b >= whigh
         speed = (r_on if on else r_off) * batch / cycling if cycling > 0 else 0.0   # pages/s a CPU
-        j = 0
-        for k in range(1, m):
-            if due[k] < due[j]:
-                j = k
+        j = np.argmin(due) if m > 0 else 0
         dt = (due[j] - clock) / speed if (speed > 0 and m > 0) else np.inf
         big = thp_due - tt < dt
         if big:

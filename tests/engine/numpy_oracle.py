@@ -258,10 +258,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         return np.maximum(num_cpus - 1.0 - np.minimum(2.0 * res / np.maximum(f.pcp_high, 1.0),
                                                       np.maximum(num_cpus - 1.0, 1.0)), 0.0)
 
-    def advance_clocks(active, pages):
-        """The kernel's advance_clocks: lists that run empty refill, CPU by CPU, in lock-step."""
+    def advance_clocks(active, pages, res):
+        """The kernel's advance_clocks (`pages` refilled by the cycling CPUs that reserve
+        `res` leaves): lists that run empty refill, CPU by CPU, in lock-step."""
         nonlocal clock
-        clock = np.where(active, clock + pages, clock)
+        clock = np.where(active, clock + np.maximum(pages, 0.0) / np.maximum(cycling_cpus(res), 1e-9), clock)
         for j in range(due_cpu.shape[1]):
             go = active & (due_cpu[:, j] <= clock)
             while go.any():
@@ -503,8 +504,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             t = np.where(quiet, t + span, t)
             thp_due = np.where(quiet, thp_faults(thp_due, span)[1], thp_due)
             free = free + spilled - taken
-            advance_clocks(quiet & ~one_cpu, np.maximum(taken - 512.0 * n_thp, 0.0)
-                           / np.maximum(cycling_cpus(reserve0), 1e-9))
+            advance_clocks(quiet & ~one_cpu, taken - 512.0 * n_thp, reserve0)
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
             small_share = np.where(has_thp, np.maximum(taken - 512.0 * n_thp, 0.0) / np.maximum(taken, 1e-12), 1.0)
             eat_buddy(quiet, taken, small_share,
@@ -550,8 +550,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 served = np.minimum(reserve_rate(off, reserve) * span_l, reserve)
                 reserve = drain_reserve(lead, reserve, served)
                 free = np.where(lead, free - (off * span_l - served), free)
-                advance_clocks(lead & ~one_cpu, np.maximum(off * span_l - served, 0.0)
-                               / np.maximum(cycling_cpus(reserve), 1e-9))
+                advance_clocks(lead & ~one_cpu, off * span_l - served, reserve)
                 cold_pages = np.where(lead, cold_pages + np.maximum(f.cold_list_share * alloc_l * span_l
                                                                     - f.cold_promote_share * promote * span_l, 0.0),
                                       cold_pages)

@@ -52,7 +52,7 @@ def test_advancing_the_clock_refills_each_list_once_a_batch():
     key, ctr = rnd.keys[0], rnd.counters
     due = np.empty(15)
     start_clocks(key, ctr, 0, due, 63.0)
-    clock = advance_clocks(key, ctr, 0, due, 0.0, 63.0 * 200, 63.0)
+    clock = advance_clocks(key, ctr, 0, due, 0.0, 15 * 63.0 * 200, 15.0, 63.0)
     assert clock == 63.0 * 200
     # every list is due again within a cycle or so of the clock, none behind it
     assert np.all(due > clock) and np.all(due < clock + 4 * 63.0)
@@ -65,6 +65,6 @@ def test_a_list_run_through_a_billion_cycles_is_a_few_draws():
     key, ctr = rnd.keys[0], rnd.counters
     due = np.empty(1)
     start_clocks(key, ctr, 0, due, 63.0)
-    clock = advance_clocks(key, ctr, 0, due, 0.0, 63e9, 63.0)
+    clock = advance_clocks(key, ctr, 0, due, 0.0, 63e9, 1.0, 63.0)
     assert clock < due[0] < clock + 10 * 63.0
     assert rnd.counters.sum() < 500
