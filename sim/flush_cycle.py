@@ -113,7 +113,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
         t = -warmup
         burst = False
-        thp_phase = draw_uniform(key, ctr, _S_THP, i)     # where the run starts between two THPs
+        # The LRU holds small_per_thp small folios between two THPs on average, and
+        # `to_thp` of them are left before the next one: the run starts part-way through.
+        thp_p = P_i[I_THP_P]
+        small_per_thp = lru * (1.0 - thp_p) / thp_p if thp_p > 0 else np.inf
+        u_thp = draw_uniform(key, ctr, _S_THP, i)
+        to_thp = np.floor(u_thp * small_per_thp) if thp_p > 0 else np.inf
         # THP hint faults come every thp_gap seconds, the next in thp_due (thp_quiet_wake)
         thp_gap = 512.0 / thp if thp > 0 else np.inf
         thp_due = draw_uniform(key, ctr, _S_THP, i) * thp_gap if thp > 0 else np.inf
@@ -317,18 +322,26 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
             # one kswapd step: an LRU batch of small folios, or one THP. THPs lie evenly
             # among the small folios (the share the parameter gives, in any stretch of the
-            # LRU), so they come every 1/thp_step_p steps, not at geometric gaps: a long
-            # run of small batches has no THP flush to retire what migrc defers.
-            thp_phase += P_i[I_THP_P]
-            is_thp = thp_phase >= 1.0
+            # LRU), not at geometric gaps: a long run of small batches has no THP flush to
+            # retire what migrc defers. The small folios between two THPs are the small
+            # allocations made between two THP promotions, a Poisson count, and the batch
+            # that reaches a THP stops short of it (a batch of small folios takes no large
+            # one). With whole batches between THPs, thp_half's bursts, which end on the THP
+            # or on the small step before it, ended on the THP 84% of the time, against the
+            # reference's 65%, and left fewer deferrals pending for allocations to flush.
+            is_thp = to_thp <= 0
+            n_small = lru
             if is_thp:
-                thp_phase -= 1.0
+                to_thp = draw_poisson(key, ctr, _S_THP, i, small_per_thp)
+            else:
+                n_small = min(lru, to_thp)
+                to_thp -= n_small
             small = not is_thp
             # the inactive list's folios go first: a batch takes what has gathered there
-            n_cold = min(cold_pages, lru) if small else 0.0
+            n_cold = min(cold_pages, n_small) if small else 0.0
             cold_pages -= n_cold
-            ev, dem, dirty, left, ro_dem = split_batch(key, ctr, i, lru, e, ro_cold, ro_hot, n_cold, small)
-            pages = 512.0 if is_thp else lru
+            ev, dem, dirty, left, ro_dem = split_batch(key, ctr, i, n_small, e, ro_cold, ro_hot, n_cold, small)
+            pages = 512.0 if is_thp else n_small
             may_defer = defers & small & (st[P_FREE] > wmin)
             # read-only folios handed to migrc (LUF: the clean evicted ones too)
             k_def = ro_dem + ((ev - dirty) if luf else 0.0) if may_defer else 0.0
@@ -359,7 +372,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if is_thp:
                 work_ns = 512 * P_i[I_COPY_NS] + P_i[I_MIGRATE_NS]
             else:
-                work_ns = dem * P_i[I_COPY_NS] + lru * P_i[I_MIGRATE_NS]
+                work_ns = dem * P_i[I_COPY_NS] + n_small * P_i[I_MIGRATE_NS]
             span = (work_ns + nf * flush_wait) * 1e-9
             alloc = mean_alloc(base_alloc, swapped, lam, span)
 

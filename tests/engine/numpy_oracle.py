@@ -56,7 +56,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     t = -warmup_s.astype(float).copy()
     end = window_s.astype(float)
     burst = np.zeros(n, bool)
-    thp_phase = rnd.uniform(_S_THP, np.ones(n, bool))     # THPs come every 1/thp_step_p steps
+    # small folios left before the LRU's next THP: a Poisson count of them between two THPs
+    thp_p = f.thp_step_p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        small_per_thp = np.where(thp_p > 0, lru * (1.0 - thp_p) / np.where(thp_p > 0, thp_p, 1.0), np.inf)
+    to_thp = np.where(thp_p > 0, np.floor(rnd.uniform(_S_THP, np.ones(n, bool)) * np.where(thp_p > 0, small_per_thp, 0.0)),
+                      np.inf)
     # THP hint faults come every thp_gap seconds, the next in thp_due
     has_thp = thp > 0
     with np.errstate(divide="ignore"):
@@ -562,28 +567,30 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         step = active & burst
         if not step.any():
             continue
-        thp_phase = np.where(step, thp_phase + f.thp_step_p, thp_phase)
-        is_thp = step & (thp_phase >= 1.0)
-        thp_phase = np.where(is_thp, thp_phase - 1.0, thp_phase)
+        is_thp = step & (to_thp <= 0)
         small = step & ~is_thp
+        # the batch that reaches a THP stops short of it
+        n_small = np.where(small, np.minimum(lru, to_thp), lru)
+        to_thp = np.where(small, to_thp - n_small, to_thp)
+        to_thp = np.where(is_thp, poisson(is_thp, np.where(is_thp, small_per_thp, 0.0), _S_THP), to_thp)
         e = f.evict_share
-        n_cold = np.where(small, np.minimum(cold_pages, lru), 0.0)
+        n_cold = np.where(small, np.minimum(cold_pages, n_small), 0.0)
         cold_pages = cold_pages - n_cold
         ro_c, ro_h = f.read_only_cold_p, f.read_only_hot_p
-        ro_p = (n_cold * ro_c + (lru - n_cold) * ro_h) / lru
-        ev = binomial(step, np.where(small, lru, 0.0), e, _S_EVICT)
+        ro_p = (n_cold * ro_c + (n_small - n_cold) * ro_h) / n_small
+        ev = binomial(step, np.where(small, n_small, 0.0), e, _S_EVICT)
         u_ro = rnd.uniform(_S_RO, step)
         dirty = binomial(step, ev, 1.0 - ro_p, _S_DIRTY)
         u_last = rnd.uniform(_S_LAST, step)
-        dem = np.where(small, lru - ev, 0.0)
+        dem = np.where(small, n_small - ev, 0.0)
         left = (ev > 0) & (u_last * ev < ev - dirty)
-        d_cold = dem * n_cold / lru
+        d_cold = dem * n_cold / n_small
         d_hot = dem - d_cold
         ro_dem = np.where(u_ro < ro_c ** d_cold * ro_h ** d_hot, dem,
                           np.where(u_ro < 1.0 - (1.0 - ro_c) ** d_cold * (1.0 - ro_h) ** d_hot,
                                    np.clip(np.round(dem * ro_p), 1.0, dem - 1.0), 0.0))
         ro_dem = np.where(dem > 0, ro_dem, 0.0)
-        pages = np.where(is_thp & step, 512.0, np.where(small, lru, 0.0))
+        pages = np.where(is_thp & step, 512.0, np.where(small, n_small, 0.0))
         may_defer = defers & small & (free > f.wmark_min)
         k_def = np.where(may_defer, ro_dem + np.where(luf, ev - dirty, 0.0), 0.0)
         cand = k_def > 0
@@ -601,7 +608,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         nf = (n_before + after) * step
         survive = cand & ~give_up & ~after
         deferred_pages = np.where(survive, k_def, 0.0)
-        work_ns = np.where(is_thp, 512 * f.copy_page_ns + migrate_ns, dem * f.copy_page_ns + lru * migrate_ns) * step
+        work_ns = np.where(is_thp, 512 * f.copy_page_ns + migrate_ns, dem * f.copy_page_ns + n_small * migrate_ns) * step
         span = (work_ns + nf * flush_wait) * 1e-9
         alloc = np.where(step, mean_alloc(span), alloc)
 
