@@ -80,6 +80,7 @@ def main(argv=None):
     ap.add_argument("cases", nargs="*", help="name/policy or name/* (default: every case)")
     ap.add_argument("--ref-seeds", default=f"{te.REF_SEEDS[0]}-{te.REF_SEEDS[-1]}")
     ap.add_argument("--fast", type=int, default=len(te.FAST_SEEDS), help="fast windows (the test's seeds if equal)")
+    ap.add_argument("--table", action="store_true", help="every metric, not only those outside")
     a = ap.parse_args(argv)
     every = [(n, p) for n, (_, pols) in te.CONFIGS.items() for p in pols]
     cases = [c for c in every if not a.cases or any(x in (f"{c[0]}/{c[1]}", f"{c[0]}/*") for x in a.cases)]
@@ -91,9 +92,13 @@ def main(argv=None):
     for name, policy in cases:
         params = te.CONFIGS[name][0]
         fast = [r[0] for r in sim.simulate_batch([(params, s) for s in fast_seeds], [policy])]
-        bad = [r for r in te.judge(params, refs[(name, policy)], fast) if not r[4]]
+        rows = te.judge(params, refs[(name, policy)], fast)
+        bad = [r for r in rows if not r[4]]
         n_bad += bool(bad)
         print(f"== {name}/{policy}: {len(bad)} outside")
+        if a.table:
+            print(te.table(rows))
+            continue
         for k, rm, hw, fm, _ in sorted(bad, key=lambda r: -abs(r[3] - r[1]) / max(abs(r[1]), 1e-300)):
             gap = (fm - rm) / abs(rm) if rm else np.inf
             print(f"   {k:30} reference {rm:.4g} +-{'exact' if hw is None else f'{hw:.3g}'} fast {fm:.4g} ({gap:+.2%})")
