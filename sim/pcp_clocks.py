@@ -129,3 +129,42 @@ def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, thp_due, thp_ga
                 refilled += batch
         if refilled + thp_taken > cover and t_reach == np.inf:
             t_reach = tt
+
+
+@njit(cache=True)
+def quiet_refills(key, ctr, i, free, wake_at, r, thp_due, thp_gap, batch, due, clock, cycling):
+    """A quiet phase with THPs, event by event, until free memory is below `wake_at`.
+
+    The cycling CPUs refill `r` times a second on their lists' clocks (as in
+    `refill_events`), a whole batch each, and THP promotions take 512 pages on the
+    scanner's clock, the next `thp_due` seconds from the phase's start. Whichever takes
+    free memory below `wake_at` wakes kswapd, so where the phase ends, and how deep the
+    wake lands, depend on how many refills came first: a phase that happened to refill
+    little runs on to the THP and lands deeper than the mean drain would put it.
+    Returns (a THP promotion woke kswapd, the phase's span, its THP promotions, free
+    memory after the waking allocation, the clock at the phase's end)."""
+    m = due.shape[0]
+    q = cycling / m if m > 0 else 0.0
+    speed = r * batch / cycling if cycling > 0 else 0.0      # pages/s a cycling CPU allocates
+    b = free
+    tt = 0.0
+    k = 0.0
+    while True:
+        j = np.argmin(due) if m > 0 else 0
+        dt = (due[j] - clock) / speed if (speed > 0 and m > 0) else np.inf
+        a = thp_due + k * thp_gap
+        if a - tt <= dt:
+            clock += speed * (a - tt)
+            tt = a
+            k += 1.0
+            b -= 512.0
+            if b < wake_at:
+                return True, tt, k, b, clock
+        else:
+            tt += dt
+            clock = due[j]
+            due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)
+            if draw_uniform(key, ctr, _S_CLOCK, i) < q:
+                b -= batch
+                if b < wake_at:
+                    return False, tt, k, b, clock

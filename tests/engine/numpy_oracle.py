@@ -324,6 +324,36 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             go = cont
         return allowed, refilled, thp_taken, t_reach, due_out
 
+    def quiet_refills(active, small, wake_at):
+        # the kernel's quiet_refills: refills on the lists' clocks and THP promotions on the
+        # scanner's, every lane in lock-step, until free memory is below wake_at
+        nonlocal clock
+        cyc = cycling_cpus(reserve)
+        m = np.maximum(num_cpus - 1.0, 0.0)
+        q = np.where(m > 0, cyc / np.maximum(m, 1e-300), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            speed = np.where(cyc > 0, small / f.pcp_batch * f.pcp_batch / cyc, 0.0)
+        b, tt, k = free.copy(), np.zeros(n), np.zeros(n)
+        go = active.copy()
+        rows = np.arange(n)
+        while go.any():
+            j = np.argmin(due_cpu, axis=1)
+            dj = due_cpu[rows, j]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dt = np.where((speed > 0) & (m > 0), (dj - clock) / speed, np.inf)
+            a = thp_due + k * thp_gap
+            big = go & (a - tt <= dt)
+            ran_out = go & ~big
+            with np.errstate(invalid="ignore"):
+                clock = np.where(big, clock + speed * (a - tt), np.where(ran_out, dj, clock))
+            tt = np.where(big, a, np.where(ran_out, tt + dt, tt))
+            k = np.where(big, k + 1.0, k)
+            due_cpu[rows, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
+            refills = ran_out & (rnd.uniform(_S_CLOCK, ran_out) < q)
+            b = np.where(big, b - 512.0, np.where(refills, b - f.pcp_batch, b))
+            go &= ~((big | refills) & (b < wake_at))
+        return k, tt, b
+
     def thp_faults(due, span_s):
         """The kernel's thp_hint_faults: how many are due within span_s, and the next after."""
         with np.errstate(invalid="ignore"):
@@ -466,6 +496,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                     lump, span = np.where(thp_q, lump_t, lump), np.where(thp_q, span_t, span)
                     alloc = np.where(thp_q, mean_alloc(span), alloc)
                     rr = np.where(thp_q, reserve_rate(alloc - thp, reserve), rr)
+                # at the mean rates, the phase runs refill by refill (the kernel's quiet_refills)
+                k_w, span_w, after_w = quiet_refills(thp_q, small, wake_at)
+                n_thp, span = np.where(thp_q, k_w, n_thp), np.where(thp_q, span_w, span)
+                lump = np.where(thp_q, wake_at - after_w, lump)
                 used = np.where(thp_q, np.minimum(rr * span, reserve), used)
             lumped = plain & (lump > 0)
             drop = drop + lump
@@ -509,7 +543,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             t = np.where(quiet, t + span, t)
             thp_due = np.where(quiet, thp_faults(thp_due, span)[1], thp_due)
             free = free + spilled - taken
-            advance_clocks(quiet & ~one_cpu, taken - 512.0 * n_thp, reserve0)
+            advance_clocks(quiet & ~one_cpu & ~has_thp, taken - 512.0 * n_thp, reserve0)
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
             small_share = np.where(has_thp, np.maximum(taken - 512.0 * n_thp, 0.0) / np.maximum(taken, 1e-12), 1.0)
             eat_buddy(quiet, taken, small_share,
