@@ -366,7 +366,10 @@ def thp_hint_faults(thp_due, thp_gap, span_s):
     `thp_due`), and when the next one is due after that."""
     if not thp_due <= span_s:
         return 0.0, thp_due - span_s
-    n = np.floor((span_s - thp_due) / thp_gap) + 1.0
+    # A span that ends on a THP hint fault (thp_due + k thp_gap, one that woke kswapd)
+    # counts it: in floating point (span - due) / gap falls an ulp short of k a quarter of
+    # the time, and the next THP came due at once, in the burst it had just started.
+    n = np.floor((span_s - thp_due) / thp_gap + 1e-9) + 1.0
     return n, thp_due + n * thp_gap - span_s
 
 

@@ -357,7 +357,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     def thp_faults(due, span_s):
         """The kernel's thp_hint_faults: how many are due within span_s, and the next after."""
         with np.errstate(invalid="ignore"):
-            k = np.where(due <= span_s, np.floor((span_s - due) / thp_gap) + 1.0, 0.0)
+            k = np.where(due <= span_s, np.floor((span_s - due) / thp_gap + 1e-9) + 1.0, 0.0)
             k = np.where(np.isfinite(k), k, 0.0)
             return k, np.where(k > 0, due + k * thp_gap - span_s, due - span_s)
 
