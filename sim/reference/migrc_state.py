@@ -117,6 +117,7 @@ class MigrcState:
         self.ubc = Ubc()                # migrc_ubc
         self.on_flushing = 0
         self.migrc_on_flushing = False
+        self.flusher_cpu = -1           # the CPU whose thread runs the deferred flush
         self.gen = 0                    # migrc_gen
         self.gen_next = 1               # migrc_gen_next
         self.gen_done = 0               # migrc_gen_done
@@ -176,6 +177,7 @@ class MigrcState:
             task.ubc.fold_from(self.ubc)
             self.gen_next = mgen_next(self.gen, self.c_int_promotion)
             self.migrc_on_flushing = True
+            self.flusher_cpu = task.cpu
             self._notify("deferred_flush", task.reason)
             yield PREEMPT                                    # spin_unlock
             yield from try_to_unmap_flush(self, task, now_fn)
