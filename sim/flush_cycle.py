@@ -204,7 +204,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))
                 refills = refill_rate(alloc, rr, num_cpus, pcp_batch)
                 old_rate = old_tag_rate(st, rr, reserve0)
-                first, kind = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate)
+                first, kind, own_rate = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate)
                 # migrc_hold: the flush frees the folios held, which NR_FREE_PAGES counted, onto
                 # kswapd's last list, spilling past its high mark. The phase is cut there: if
                 # free memory is now below high, kswapd wakes at the next allocation or refused
@@ -232,9 +232,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                         taken = cut_refills(fluid, n_thp, u_cut, pcp_batch)
                         listed = taken - fluid
                     span = at
-                # others that need the flush while it runs wait for it (spin_wait_ns)
+                # others that need the flush while it runs wait for it (spin_wait_ns), not the
+                # flushing thread's own CPU
                 need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, alloc, refills, num_cpus, True, old_rate,
                                                                     pcp_batch, refills * pcp_batch * min(first, span))
+                need -= own_rate
                 c = (t >= 0) & (t < end)
                 integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
                 reserve = drain_reserve(st, reserve, used)
@@ -419,8 +421,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # makes: with promotions refused, often none (rr counts the refused ones too)
             old_rate = old_tag_rate(st, reserve_rate(max(take - thp_taken, 0.0) / span, reserve, num_cpus,
                                                      pcp_high), reserve)
-            first, kind = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills, old_rate,
-                                  t_buddy)
+            first, kind, own_rate = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills,
+                                            old_rate, t_buddy)
             eaten = refills * pcp_batch * min(first, span)     # of the clean pages over the tagged ones
             need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu,
                                                                 old_rate, pcp_batch, eaten)
@@ -428,7 +430,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             integrate(o, st, pend_n, t, min(first + fw_s, t_k, span), end)
             pp_at_flush = pending_pages(st, pend_n) if kind != _K_NONE else 0.0
             # held pages a flush releases go to the pcp list kswapd freed them from: this one
-            pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
+            pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need - own_rate)
             pp_before = pending_pages(st, pend_n) if cand else 0.0    # for a deferral's pending peak
             # kswapd's own flushes: each costs a shootdown; the first retires what is pending
             k = 0
@@ -526,12 +528,13 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 paid = False
                 if n_before > 0 or not owed_before:
                     a = n_before * fw_s
-                    first2, kind2 = trigger(P_i, st, span - a, one_cpu, hold, key, ctr, i, take / span, refills,
-                                            old_rate)
+                    first2, kind2, own2 = trigger(P_i, st, span - a, one_cpu, hold, key, ctr, i, take / span, refills,
+                                                  old_rate)
                     paid = kind2 != _K_NONE
                     if paid:
                         held_for = a + first2 + fw_s
-                        pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t + a, first2, kind2, bins, need)
+                        pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t + a, first2, kind2, bins,
+                                                  need - own2)
                 inside = in_window(t, held_for, end)
                 if inside > 0:
                     o[O_PEND_S] += deferred_pages * inside

@@ -151,31 +151,41 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         return (pend_n * live).sum(1)
 
     def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate, old_rate, t_buddy=None):
-        """Time to the first event that forces the pending flush, and which kind."""
+        """Time to the first event that forces the pending flush, which kind, and the rate at
+        which the flushing thread's own CPU would take tagged pages (the kernel's trigger)."""
         has = active & (pend_len > 0)
         nohold = ~hold
-        t_alloc = np.where(has & nohold & (old_pend > 0), rnd.exponential(_S_TRIG, old_rate, has), np.inf)
+        from_old = has & nohold & (old_pend > 0)
+        t_alloc = np.where(from_old, rnd.exponential(_S_TRIG, old_rate, has), np.inf)
+        own_rate = np.where(from_old, np.minimum(old_rate, per_cpu_alloc), 0.0)
         # kswapd's CPU runs the workload again once the burst is over (or all along, alone)
         own = has & own_cpu_runs
         t_own = np.where(own & nohold & (pcp_pend > 0), rnd.exponential(_S_TRIG4, per_cpu_alloc, own), np.inf)
+        own_rate = np.where(t_own < t_alloc, per_cpu_alloc, own_rate)
         t_alloc = np.minimum(t_alloc, t_own)
         # a pop of a tagged page a refill moved onto some list, the hazard inverted through their decay
         e = -np.log(rnd.uniform(_S_SPREAD, has))
         hit_sp = has & nohold & (e < spread)
         with np.errstate(all="ignore"):
             t_sp = -np.log(1.0 - e / spread) / np.maximum(spread_k(per_cpu_alloc * num_cpus), 1e-300)
-        t_alloc = np.minimum(t_alloc, np.where(hit_sp, t_sp, np.inf))
+        t_sp = np.where(hit_sp, t_sp, np.inf)
+        own_rate = np.where(t_sp < t_alloc, np.minimum(spread * spread_k(per_cpu_alloc * num_cpus), per_cpu_alloc),
+                            own_rate)
+        t_alloc = np.minimum(t_alloc, t_sp)
         drain_s = buddy_cover / np.maximum(f.pcp_batch * refill_rate, 1e-12)
         t_refill = drain_s + rnd.exponential(_S_TRIG2, refill_rate, has)
         if t_buddy is not None:
             t_refill = np.where(t_buddy >= 0, t_buddy, t_refill)
         t_refill = np.where(has & nohold & (buddy_pend > 0), t_refill, np.inf)
+        own_rate = np.where(t_refill < t_alloc, 0.0, own_rate)
         t_alloc = np.minimum(t_alloc, t_refill)
         t_write = np.where(has, rnd.exponential(_S_TRIG3, write_rate + mf_rate, has), np.inf)
         first = np.minimum(t_alloc, t_write)
         hit = has & (first < span_s)
         is_mf = rnd.uniform(_S_TRIG3, hit) * np.maximum(write_rate + mf_rate, 1e-300) < mf_rate
-        return first, hit, hit & (t_alloc <= t_write), hit & (t_write < t_alloc) & ~is_mf, hit & (t_write < t_alloc) & is_mf
+        by_alloc = hit & (t_alloc <= t_write)
+        return (first, hit, by_alloc, hit & (t_write < t_alloc) & ~is_mf, hit & (t_write < t_alloc) & is_mf,
+                np.where(by_alloc, own_rate, 0.0))
 
     def spill(count):
         """What a pcp list holding `count` pages spills to buddy, in whole batches."""
@@ -509,7 +519,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             reserve0 = reserve.copy()
             rr = 0.5 * (rr + reserve_rate(alloc - thp, np.maximum(reserve - used, 0.0)))     # the phase's mean
             refills_q, old_q = refill_rate(alloc, rr), old_tag_rate(rr, reserve0)
-            first, hit, by_alloc, by_write, by_mf = trigger_times(quiet, span, True, alloc / num_cpus, refills_q, old_q)
+            first, hit, by_alloc, by_write, by_mf, own_q = trigger_times(quiet, span, True, alloc / num_cpus, refills_q,
+                                                                         old_q)
             # migrc_hold: the flush's release cuts the phase (a new one starts if free memory stays above high)
             taken = np.where(quiet, drop, 0.0)
             cuts = quiet & hold & hit
@@ -531,7 +542,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             reserve = drain_reserve(quiet, reserve, used)
             reserve = np.where(listed > 0, reserve + listed, reserve)
             reserve = drain_reserve(listed < 0, reserve, -listed)
-            released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need)
+            released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need - own_q)
             free = free - released
             pcp_count = pcp_count + released             # onto kswapd's last list, spilling past high
             spilled = np.where(quiet, spill(pcp_count), 0.0)
@@ -670,14 +681,14 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # old kswapd CPUs' threads pop their lists only for the small allocations made
         small_rate = np.where(step & (span > 0), np.maximum(take - thp_taken, 0.0) / np.maximum(span, 1e-300), 0.0)
         old_rate = old_tag_rate(reserve_rate(small_rate, reserve), reserve)
-        first, hit, by_alloc, by_write, by_mf = trigger_times(step, np.minimum(span, t_k), one_cpu,
-                                                              step_alloc / num_cpus, refills, old_rate, t_buddy)
+        first, hit, by_alloc, by_write, by_mf, own_s = trigger_times(step, np.minimum(span, t_k), one_cpu,
+                                                                     step_alloc / num_cpus, refills, old_rate, t_buddy)
         with np.errstate(invalid="ignore"):
             need = write_rate + mf_rate + tagged_rate(step_alloc / num_cpus, refills, one_cpu, old_rate,
                                                       refills * f.pcp_batch * np.minimum(first, span))
         integrate_pending(step, np.minimum(np.minimum(first + fw_s, t_k), span))
         pp_at_flush = pending_pages()
-        released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need)
+        released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need - own_s)
         pp_before = pending_pages()
         # kswapd's own flushes: each costs a shootdown; the first retires what is pending
         c = step & counting(t)
@@ -735,9 +746,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # a thread pays it while kswapd copies, unless older deferrals' trigger covered the step
         own = survive & ((n_before > 0) | ~owed_before)
         a = n_before * fw_s
-        first2, paid, by_alloc2, by_write2, by_mf2 = trigger_times(own, span - a, one_cpu, step_alloc / num_cpus,
-                                                                   refills, old_rate)
-        released = released + thread_triggered_flush(a + first2, by_alloc2, by_write2, by_mf2, need)
+        first2, paid, by_alloc2, by_write2, by_mf2, own2 = trigger_times(own, span - a, one_cpu,
+                                                                         step_alloc / num_cpus, refills, old_rate)
+        released = released + thread_triggered_flush(a + first2, by_alloc2, by_write2, by_mf2, need - own2)
         ins = np.where(survive, inside(np.where(paid, a + first2 + fw_s, span)), 0.0)
         tally.pending_page_s += deferred_pages * ins
         tally.pending_peak = np.maximum(tally.pending_peak, np.where(ins > 0, pp, 0))
