@@ -117,7 +117,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         # `to_thp` of them are left before the next one: the run starts part-way through.
         thp_p = P_i[I_THP_P]
         small_per_thp = lru * (1.0 - thp_p) / thp_p if thp_p > 0 else np.inf
-        u_thp = draw_uniform(key, ctr, _S_THP, i)
+        u_thp = draw_uniform(key, ctr, _S_THP, i)      # taken anyway: runs keep their streams
         to_thp = np.floor(u_thp * small_per_thp) if thp_p > 0 else np.inf
         # THP hint faults come every thp_gap seconds, the next in thp_due (thp_quiet_wake)
         thp_gap = 512.0 / thp if thp > 0 else np.inf
@@ -176,13 +176,11 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                         small = max(alloc - thp - min(rr, reserve / max(span, 1e-12)), 0.0)
                         thp_woke, t_w, k = thp_quiet_wake(st[P_FREE], wake_at, small, thp_due, thp_gap, end - t)
                         if thp_woke:
-                            n_thp = k + 1.0
-                            lump = wake_at - (st[P_FREE] - small * t_w - 512.0 * n_thp)
                             span = t_w
+                        elif small > 0:
+                            span = (drop + wake_lump(drop, pcp_batch, k) - 512.0 * k) / small
                         else:
-                            n_thp = k
-                            lump = wake_lump(drop, pcp_batch, k)
-                            span = (drop + lump - 512.0 * k) / small if small > 0 else end - t + 1e-9
+                            span = end - t + 1e-9
                         alloc = mean_alloc(base_alloc, swapped, lam, span)
                         rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
                     _, span, n_thp, after, clock = quiet_refills(

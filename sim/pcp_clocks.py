@@ -77,6 +77,22 @@ def advance_clocks(key, ctr, i, due, clock, pages, cycling, batch):
 
 
 @njit(cache=True)
+def _next_run_out(due, clock, speed):
+    """The list that runs empty next, and in how many seconds at `speed` pages/s a CPU."""
+    m = due.shape[0]
+    j = np.argmin(due) if m > 0 else 0
+    return j, ((due[j] - clock) / speed if (speed > 0 and m > 0) else np.inf)
+
+
+@njit(cache=True)
+def _run_out(key, ctr, i, due, j, batch, q):
+    """List `j` runs empty and starts its next cycle; its CPU refills from buddy with the
+    odds `q` that it is not one of the reserve's holders. Returns whether it refilled."""
+    due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)
+    return draw_uniform(key, ctr, _S_CLOCK, i) < q
+
+
+@njit(cache=True)
 def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, thp_due, thp_gap, batch, cover, due, clock,
                   cycling):
     """Other CPUs' pcp refills from buddy, and THP promotions, through one kswapd step.
@@ -105,8 +121,7 @@ def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, thp_due, thp_ga
     while True:
         on = b >= whigh
         speed = (r_on if on else r_off) * batch / cycling if cycling > 0 else 0.0   # pages/s a CPU
-        j = np.argmin(due) if m > 0 else 0
-        dt = (due[j] - clock) / speed if (speed > 0 and m > 0) else np.inf
+        j, dt = _next_run_out(due, clock, speed)
         big = thp_due - tt < dt
         if big:
             dt = thp_due - tt
@@ -123,8 +138,7 @@ def refill_events(key, ctr, i, span_s, free, whigh, r_on, r_off, thp_due, thp_ga
                 thp_taken += 512.0
         else:
             clock = due[j]
-            due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)
-            if draw_uniform(key, ctr, _S_CLOCK, i) < q:
+            if _run_out(key, ctr, i, due, j, batch, q):
                 b -= batch
                 refilled += batch
         if refilled + thp_taken > cover and t_reach == np.inf:
@@ -150,8 +164,7 @@ def quiet_refills(key, ctr, i, free, wake_at, r, thp_due, thp_gap, batch, due, c
     tt = 0.0
     k = 0.0
     while True:
-        j = np.argmin(due) if m > 0 else 0
-        dt = (due[j] - clock) / speed if (speed > 0 and m > 0) else np.inf
+        j, dt = _next_run_out(due, clock, speed)
         a = thp_due + k * thp_gap
         if a - tt <= dt:
             clock += speed * (a - tt)
@@ -163,8 +176,7 @@ def quiet_refills(key, ctr, i, free, wake_at, r, thp_due, thp_gap, batch, due, c
         else:
             tt += dt
             clock = due[j]
-            due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)
-            if draw_uniform(key, ctr, _S_CLOCK, i) < q:
+            if _run_out(key, ctr, i, due, j, batch, q):
                 b -= batch
                 if b < wake_at:
                     return False, tt, k, b, clock

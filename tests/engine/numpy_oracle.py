@@ -496,14 +496,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 for _ in range(3):
                     with np.errstate(divide="ignore", invalid="ignore"):
                         small = np.maximum(alloc - thp - np.minimum(rr, reserve / np.maximum(span, 1e-12)), 0.0)
+                    # the fluid's span, for the phase's mean rates
                     woke, t_w, k = thp_walk(thp_q, small, end - t, wake_at)
-                    n_thp = np.where(thp_q, np.where(woke, k + 1.0, k), n_thp)
-                    lump_t = np.where(woke, wake_at - (free - small * t_w - 512.0 * (k + 1.0)),
-                                      lattice_lump(drop - 512.0 * k))
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        span_t = np.where(woke, t_w, np.where(small > 0, (drop + lump_t - 512.0 * k)
+                        span_t = np.where(woke, t_w, np.where(small > 0, (drop + lattice_lump(drop - 512.0 * k)
+                                                                          - 512.0 * k)
                                                               / np.where(small > 0, small, 1.0), end - t + 1e-9))
-                    lump, span = np.where(thp_q, lump_t, lump), np.where(thp_q, span_t, span)
+                    span = np.where(thp_q, span_t, span)
                     alloc = np.where(thp_q, mean_alloc(span), alloc)
                     rr = np.where(thp_q, reserve_rate(alloc - thp, reserve), rr)
                 # at the mean rates, the phase runs refill by refill (the kernel's quiet_refills)
