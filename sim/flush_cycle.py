@@ -37,7 +37,7 @@ from .quiet_phase import kswapd_wake, quiet_phase
 from .pcp_clocks import cycling_cpus, refill_events, start_clocks
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
-    pending_pages, refill_rate, reserve_rate, retire, spill_pages, spin_wait_ns, split_batch, start_free,
+    pending_pages, racer_own_rate, refill_rate, reserve_rate, retire, spill_pages, spin_wait_ns, split_batch, start_free,
     tagged_alloc_rate, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
@@ -273,7 +273,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # one ends within a flush of kswapd's own, before its next batch is unmapped.
                 add_flush(o, P_i, c)
                 if c:
-                    o[O_THREAD_WAIT] += flush_wait + spin_wait_ns(P_i, r_all)
+                    # its spinners are the others that need the generation, not its own CPU
+                    o[O_THREAD_WAIT] += flush_wait + spin_wait_ns(
+                        P_i, r_all - racer_own_rate(st, hold, take / span, num_cpus, one_cpu, old_rate, pcp_batch, r_all))
                     if u_race * r_all < p_race * r_mf:
                         o[O_T_MF] += 1.0
                     elif u_race * r_all < p_race * r_wf:

@@ -333,6 +333,27 @@ def spin_wait_ns(P_i, need_rate):
 
 
 @njit(cache=True)
+def racer_own_rate(st, hold, alloc, num_cpus, own_cpu_runs, old_rate, batch, r_all):
+    """`trigger`'s last value, expected of a thread that races kswapd's own flush.
+
+    The racer is one of the `r_all` per second that need the generation in flight: a pop
+    of a tagged page off an old kswapd CPU's list, off kswapd's own (one CPU), or off a
+    list a refill filled, each as likely as its rate; or a refill from buddy, a write
+    fault or a memory failure, which leave no list behind. Its own CPU's later pops wait
+    on nobody's flush but its own, so they are not among its spinners."""
+    if hold or r_all <= 0:
+        return 0.0
+    per_cpu_alloc = alloc / num_cpus
+    spread = spread_pop_rate(st[P_SPREAD], alloc, num_cpus, batch)
+    w = spread * min(spread, per_cpu_alloc)
+    if st[P_OLD] > 0:
+        w += old_rate * min(old_rate, per_cpu_alloc)
+    if own_cpu_runs and st[P_PCP] > 0:
+        w += per_cpu_alloc * per_cpu_alloc
+    return w / r_all
+
+
+@njit(cache=True)
 def thread_flush(o, hist, P_i, st, pend_t, pend_n, t, first, kind, bins, need_rate=0.0):
     """A thread pays the deferred flush: at an allocation, a write fault or a memory failure.
     `need_rate`: the rate of others that need it while it runs (see `spin_wait_ns`)."""

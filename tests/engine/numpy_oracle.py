@@ -709,7 +709,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(raced & is_mf, t, True, "memory_failure", raced=True)
         add_flush(raced & is_wf, t, True, "write_fault", raced=True)
         add_flush(raced & ~is_mf & ~is_wf, t, True, "alloc", alloc_path=np.ones(n), raced=True)
-        tally.thread_wait_ns += (raced & counting(t)) * spin_ns(r_all)
+        # the racer's own CPU does not spin on its flush (the kernel's racer_own_rate)
+        pcpu = step_alloc / num_cpus
+        sp = spread * spread_k(step_alloc)
+        own_w = (sp * np.minimum(sp, pcpu) + np.where(old_pend > 0, old_rate * np.minimum(old_rate, pcpu), 0.0)
+                 + np.where(one_cpu & (pcp_pend > 0), pcpu * pcpu, 0.0))
+        racer_own = np.where(hold | (r_all <= 0), 0.0, own_w / np.maximum(r_all, 1e-300))
+        tally.thread_wait_ns += (raced & counting(t)) * spin_ns(r_all - racer_own)
         t_last = (n_before + 1.0 + np.where(raced, u_race / np.maximum(p_race, 1e-300), 0.0)) * fw_s
         released = released + retire(raced, t + t_last, t)
         had = step & ~raced & (((pend_len > 0) & after) | now_retired)
