@@ -97,7 +97,7 @@ CONFIGS = {
 }
 CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")}
 
-# (config, policy) -> the measured gap (2026-11-26, sim 0.15.0, 24 reference vs 96 fast seeds, window 0.1 s
+# (config, policy) -> the measured gap (2026-11-26, sim 0.15.1, 24 reference vs 96 fast seeds, window 0.1 s
 # after 0.3 s of warm-up):
 # "N outside; metric fast vs reference +-99% half-width (relative gap)". The full set runs
 # green with these as strict xfails, so a fix shows up as an XPASS failure and its mark goes.
@@ -117,9 +117,11 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "0.14.0). The initiator wait agrees since sim 0.15.0 (-9.5% before: both engines counted the flushing "
         "CPU's own faults as spinners, the reference doubly)"),
     ("evict_high", "migrc"): (
-        "5 outside; deferred_flush_alloc 1.32e+06 vs 1.27e+06 +-2.4e+04 (+3.29%); stale_window_us_p99 28.4 vs "
+        "5 outside; deferred_flush_alloc 1.32e+06 vs 1.27e+06 +-2.4e+04 (+3.30%); stale_window_us_p99 28.4 vs "
         "28.1 +-0.32 (+1.24%); stale_window_us_mean 15.64 vs 15.60 +-0.031 (+0.24%). Real: 5 outside at seeds "
-        "24-47 (allocation-triggered flushes +2.8%)"),
+        "24-47 (allocation-triggered flushes +2.8%). Traced at sim 0.15.1: the allocations that race kswapd's "
+        "flush take tagged pages from refills 18% less often than the reference's and from refilled lists 30% "
+        "more often (docs/reference-model.md)"),
     ("memory_failures", "migrc_hold"): (
         "1 outside; pgdemote_kswapd 4.75e+07 vs 4.86e+07 +-1.1e+06 (-2.23%). Chance: agrees at seeds 24-47, and "
         "all 48 reference windows against 384 fast ones (-1.35% against +-1.9%)"),
