@@ -18,7 +18,8 @@ write fault, by a memory failure, or is covered ("piggyback") by any normal
 flush of the same mm.
 
 The loop over lanes and steps runs in `_cycles_kernel` (numba, compiled once and
-cached on disk); the events it is made of are in flush_events.py. It replaced a
+cached on disk), which takes kswapd's steps itself; a quiet phase and kswapd's wake
+are in quiet_phase.py, and the events they are made of in flush_events.py. It replaced a
 numpy lock-step loop over all lanes, which was bound by Python overhead (~150
 numpy calls per step); that loop survives as the test oracle in
 tests/engine/numpy_oracle.py, and the kernel reproduces it draw for draw. Lanes
