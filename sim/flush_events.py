@@ -191,14 +191,21 @@ def tagged_alloc_rate(st, hold, alloc, refills, num_cpus, own_cpu_runs, old_rate
     nothing)."""
     if hold:
         return 0.0
-    r = spread_pop_rate(st[P_SPREAD], alloc, num_cpus, batch)
-    if st[P_OLD] > 0:
-        r += old_rate
-    if own_cpu_runs and st[P_PCP] > 0:
-        r += alloc / num_cpus
+    spread, old, own = list_pop_rates(st, alloc, num_cpus, own_cpu_runs, old_rate, batch)
+    r = spread + old + own
     if st[P_BUDDY] > 0 and st[P_COVER] <= cover_eaten:
         r += refills
     return r
+
+
+@njit(cache=True)
+def list_pop_rates(st, alloc, num_cpus, own_cpu_runs, old_rate, batch):
+    """Pops per second of tagged pages off pcp lists, by the list they lie on: lists a
+    refill filled, old kswapd CPUs' lists, and kswapd's own (when its CPU's thread runs)."""
+    spread = spread_pop_rate(st[P_SPREAD], alloc, num_cpus, batch)
+    old = old_rate if st[P_OLD] > 0 else 0.0
+    own = alloc / num_cpus if (own_cpu_runs and st[P_PCP] > 0) else 0.0
+    return spread, old, own
 
 
 @njit(cache=True)
@@ -344,12 +351,8 @@ def racer_own_rate(st, hold, alloc, num_cpus, own_cpu_runs, old_rate, batch, r_a
     if hold or r_all <= 0:
         return 0.0
     per_cpu_alloc = alloc / num_cpus
-    spread = spread_pop_rate(st[P_SPREAD], alloc, num_cpus, batch)
-    w = spread * min(spread, per_cpu_alloc)
-    if st[P_OLD] > 0:
-        w += old_rate * min(old_rate, per_cpu_alloc)
-    if own_cpu_runs and st[P_PCP] > 0:
-        w += per_cpu_alloc * per_cpu_alloc
+    spread, old, own = list_pop_rates(st, alloc, num_cpus, own_cpu_runs, old_rate, batch)
+    w = spread * min(spread, per_cpu_alloc) + old * min(old, per_cpu_alloc) + own * min(own, per_cpu_alloc)
     return w / r_all
 
 
