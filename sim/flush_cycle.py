@@ -35,11 +35,11 @@ from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows
 
 from .quiet_phase import kswapd_wake, quiet_phase
-from .pcp_clocks import cycling_cpus, refill_events, start_clocks
+from .pcp_clocks import refill_events, refill_rate_now, start_clocks
 from .flush_events import (
-    add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate, owed,
-    pending_pages, racer_own_rate, refill_rate, reserve_rate, retire, spill_pages, spin_wait_ns, split_batch, start_free,
-    tagged_alloc_rate, thread_flush, trigger,
+    add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_list_rate, old_tag_rate,
+    owed, pending_pages, pop_tags, racer_own_rate, refill_rate, reserve_rate, retire, spill_pages, spin_wait_ns,
+    split_batch, start_free, tagged_alloc_rate, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -47,8 +47,8 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT,
     I_THP_ALLOC, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
-    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, P_AHEAD, P_BUDDY, P_COVER, P_FREE,
-    P_HELD, P_LEN, P_PCP, P_FLUSH_END, P_SIZE, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD,
+    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, P_AHEAD, P_BUDDY, P_COVER, P_FREE, P_OLD,
+    P_OLD_CPU, P_OLD_MIXED, P_HELD, P_LEN, P_PCP, P_FLUSH_END, P_SIZE, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD,
     _S_RACE, _S_START, _S_THP, kernel_inputs,
 )
 
@@ -110,23 +110,26 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         small_per_thp = lru * (1.0 - thp_p) / thp_p if thp_p > 0 else np.inf
         u_thp = draw_uniform(key, ctr, _S_THP, i)      # taken anyway: runs keep their streams
         to_thp = np.floor(u_thp * small_per_thp) if thp_p > 0 else np.inf
-        # THP hint faults come every thp_gap seconds, the next in thp_due (thp_quiet_wake)
+        # THP hint faults come every thp_gap seconds, the next in thp_due: the scanner sweeps
+        # the address space at a steady pace and THPs lie evenly in it (in the reference their
+        # gaps vary by 5%), so the THP that takes free memory below high wakes kswapd and the
+        # next comes a whole gap later, after the burst (the reference refused none of 76 in
+        # thp_all, where Poisson arrivals fell in the burst they had just started 2% of the time)
         thp_gap = 512.0 / thp if thp > 0 else np.inf
         thp_due = draw_uniform(key, ctr, _S_THP, i) * thp_gap if thp > 0 else np.inf
         cold_pages = 0.0      # on the inactive LRU list, waiting for kswapd
         pcp_count = 0.0
-        # start at the reserve's steady state, which this loop settles to at about
-        # 0.16 pcp_high per other CPU (measured over 1 s at 16 and 64 CPUs: 0.159 and 0.157), so that
-        # the window sees no drift from the start
-        reserve = 0.16 * pcp_high * max(num_cpus - 1, 0.0)
+        # one CPU only: what kswapd left on the one list beyond the refill it holds, which
+        # the thread takes before it refills again (with more CPUs every list is a clock)
+        reserve = 0.0
         st[:] = 0.0
         st[P_FLUSH_END] = -np.inf
         st[P_FREE] = start_free(wpromo, whigh, pcp_batch, draw_uniform(key, ctr, _S_START, i))
         pend_t[:] = 0.0
         pend_n[:] = 0.0
-        # the other CPUs' pcp lists, each part-way through its refill cycle (pcp_clocks)
-        due = np.empty(0 if one_cpu else int(num_cpus) - 1)
-        start_clocks(key, ctr, i, due, pcp_batch)
+        # every CPU's pcp list, each part-way through its refill cycle (pcp_clocks)
+        due = np.empty(0 if one_cpu else int(num_cpus))
+        start_clocks(key, ctr, i, due, pcp_batch, pcp_high)
         clock = 0.0
 
         while t < end:
@@ -203,6 +206,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # Promotions are refused once free memory is below the high watermark: allocations
             # drain it through the step, and the step's freed pages only come at its end.
             rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
+            old_frozen = True
+            clock0 = clock
             if one_cpu:
                 # the thread allocates from kswapd's own list through the step (see from_pcp)
                 allowed = min(span, max(st[P_FREE] - whigh, 0.0) / max(alloc - rr, 1e-12))
@@ -210,30 +215,35 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 t_buddy = -1.0
                 thp_taken = 0.0
             else:
-                # while promotions are refused the reserve's holders serve their share of the
-                # allocations still made, not of the refused ones
+                # the others' threads allocate on their lists' clocks (kswapd's CPU's faults
+                # go to another CPU), only what promotions refused leave while below high
                 off = max(alloc - promote, 0.0)
+                old_frozen = not due[int(st[P_OLD_CPU])] < np.inf
                 allowed, refilled, thp_taken, t_buddy, thp_due, clock = refill_events(
-                    key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp - rr, 0.0) / pcp_batch,
-                    max(off - reserve_rate(off, reserve, num_cpus, pcp_high), 0.0) / pcp_batch, thp_due, thp_gap,
-                    pcp_batch, st[P_COVER], due, clock, cycling_cpus(reserve, num_cpus, pcp_high))
+                    key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp, 0.0) / (num_cpus - 1.0),
+                    off / (num_cpus - 1.0), thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock)
             # small-folio allocations as a fluid, THP promotions as the lumps drawn
             take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
             cold_pages += draw_poisson(key, ctr, _S_COLD, i,
                                        max(cold_share * alloc * span - cold_promote * promote * (span - allowed), 0.0))
 
             # events that fire for older pending pages while kswapd works, at the step's
-            # allocation rate (promotions refused part of it)
+            # allocation rate (promotions refused part of it); old kswapd CPUs' threads pop
+            # their lists only for the small allocations the step makes: with promotions
+            # refused, often none
             # (with one CPU, the thread keeps running there and takes kswapd's freed pages)
-            refills = refill_rate(take / span, rr, num_cpus, pcp_batch)
+            if one_cpu:
+                refills = refill_rate(take / span, rr, num_cpus, pcp_batch)
+                old_rate = old_tag_rate(st, reserve_rate(max(take - thp_taken, 0.0) / span, reserve, num_cpus,
+                                                         pcp_high), reserve)
+            else:
+                small_speed = max(take - thp_taken, 0.0) / span / (num_cpus - 1.0)
+                refills = refill_rate_now(due, clock, small_speed, pcp_batch)
+                old_rate = old_list_rate(st, old_frozen, small_speed)
             # kswapd's first flush, once done, retires what is pending: the first dirty one,
             # or migrate_pages_batch()'s; a thread can only pay it before then
             fw_s = flush_wait * 1e-9
             t_k = fw_s if n_before > 0 else ((n_before + 1.0) * fw_s if after else np.inf)
-            # old kswapd CPUs' threads pop their lists only for the small allocations the step
-            # makes: with promotions refused, often none (rr counts the refused ones too)
-            old_rate = old_tag_rate(st, reserve_rate(max(take - thp_taken, 0.0) / span, reserve, num_cpus,
-                                                     pcp_high), reserve)
             first, kind, own_rate = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills,
                                             old_rate, t_buddy)
             eaten = refills * pcp_batch * min(first, span)     # of the clean pages over the tagged ones
@@ -410,15 +420,16 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
             o[O_PROMOTED] += (promote - thp) * in_window(t, allowed, end) + (thp_taken if c else 0.0)
             take -= thp_taken
-            from_reserve = min(rr * span, reserve, take)
-            reserve = drain_reserve(st, reserve, from_reserve)
-            take -= from_reserve
             to_buddy = freed if is_thp else spilled
-            if not one_cpu:
-                # refills took whole batches: what they took beyond the step's allocations
-                # stays on those CPUs' lists (and a shortfall came from them), so free pages
-                # are conserved and kswapd reclaims what was allocated
-                reserve = max(reserve + refilled - take, 0.0)
+            if one_cpu:
+                from_reserve = min(rr * span, reserve, take)
+                reserve = drain_reserve(st, reserve, from_reserve)
+                take -= from_reserve
+            else:
+                # buddy lost the refills (whole batches, which the lists hold until popped)
+                # and the THP promotions
+                if not old_frozen:
+                    pop_tags(st, P_OLD, P_OLD_MIXED, clock - clock0)
                 take = refilled + thp_taken
             st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take
             swapped = drain_swap(o, swapped, lam, t, span, end) + ev * P_i[I_REFAULT_SHARE]

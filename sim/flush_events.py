@@ -23,7 +23,7 @@ from .flush_layout import (  # compiled in as constants
     I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
     O_HELD_PEAK, O_HELD_S, O_PEND_PEAK, O_PEND_S, O_REFAULTED, O_REMOTE, O_STALE_PAGES, O_STALE_S, O_TARGETS,
     O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD, P_PCP,
-    P_FLUSH_END, P_SPREAD, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_RO,
+    P_FLUSH_END, P_OLD_MIXED, P_SPREAD, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_RO,
     _S_SPREAD, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
 )
 
@@ -229,6 +229,16 @@ def drain_swap(o, swapped, lam, t, span_s, end):
 
 
 @njit(cache=True)
+def drain_swap_pages(o, swapped, back, t, span_s, end):
+    """`back` evicted pages come back as allocations during [t, t + span_s): what a walked
+    phase's refaults took on the lists' clocks, so the pool loses what was allocated."""
+    back = min(max(back, 0.0), swapped)
+    if span_s > 0:
+        o[O_REFAULTED] += back * in_window(t, span_s, end) / span_s
+    return swapped - back
+
+
+@njit(cache=True)
 def mean_alloc(base, swapped, lam, span_s):
     """Allocations per second over [t, t + span_s): the fixed ones, plus the refaults of a
     swap pool of `swapped` pages, each touched at rate `lam`, which `drain_swap` takes
@@ -262,41 +272,15 @@ def quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve, num_cpus, p
 def start_free(promo_pages, high_pages, batch_pages, u):
     """Free memory (NR_FREE_PAGES) at the start of a run: a point of a quiet phase, uniform
     among the levels it passes on its way from the promo watermark down to high. Free
-    memory moves by whole pcp batches, so the levels are promo minus whole batches, which
-    keeps the wake point `wake_lump` finds. Always starting at promo put every run at the
-    start of a cycle: where a quiet phase outlasts the warmup (slow scanning, a wide
-    watermark gap), the window saw a cycle's first part only, and at the default fidelity
-    slow_scan's demotions came out 12% under a run started 1 s earlier (now within 6% over
-    warm-ups of 0.1 to 3 s: the start still falls on a batch boundary)."""
+    memory moves by whole pcp batches, so the levels are promo minus whole batches, from
+    which the refill that crosses high lands the wake where the reference's does. Always
+    starting at promo put every run at the start of a cycle: where a quiet phase outlasts
+    the warmup (slow scanning, a wide watermark gap), the window saw a cycle's first part
+    only, and at the default fidelity slow_scan's demotions came out 12% under a run
+    started 1 s earlier (now within 6% over warm-ups of 0.1 to 3 s: the start still falls
+    on a batch boundary)."""
     steps = np.floor(max(promo_pages - high_pages, 0.0) / batch_pages)
     return promo_pages - batch_pages * np.floor(u * (steps + 1.0))
-
-
-@njit(cache=True)
-def wake_lump(above_high_pages, batch_pages, thp_promotions):
-    """How far below the high watermark the refill that wakes kswapd lands free memory.
-
-    NR_FREE_PAGES moves by whole pcp batches (refills and spills) and by 512 pages per
-    THP promotion, so its value modulo `batch` is fixed by where the quiet phase
-    started: the refill that crosses high lands it `batch` minus the distance above
-    high (modulo `batch`) below. Without THPs every wake of a run lands at the same
-    point, as in the reference; each THP promotion shifts it by 512 modulo `batch`.
-    A uniform draw here made two-step bursts out of bursts that are always one step.
-    Returns a value in (0, batch]."""
-    x = above_high_pages - 512.0 * thp_promotions
-    # the offset keeps rounding noise at a whole multiple of `batch` (where free memory
-    # often sits) from jumping a whole batch
-    return batch_pages - (x - batch_pages * np.floor(x / batch_pages + 1e-9))
-
-
-@njit(cache=True)
-def cut_refills(fluid_pages, thp_promotions, u, batch_pages):
-    """The pages a quiet phase cut short took from buddy: its small allocations came as
-    whole refills of `batch` (the last one crossed, or not, with odds set by uniform `u`,
-    so the count is `fluid_pages`' on average), and its THP promotions as 512 each. The
-    difference from `fluid_pages` stays on, or came off, the CPUs' lists."""
-    small = max(fluid_pages - 512.0 * thp_promotions, 0.0)
-    return np.floor(small / batch_pages + u) * batch_pages + 512.0 * thp_promotions
 
 
 @njit(cache=True)
@@ -391,6 +375,42 @@ def old_tag_rate(st, rr, reserve):
 
 
 @njit(cache=True)
+def old_list_rate(st, frozen, speed):
+    """Allocations per second that take a tagged page from an earlier kswapd CPU's list,
+    which its thread pops from the head at `speed` (none while kswapd runs there again,
+    `frozen`). Its tagged pages lie among the P_OLD_MIXED pages at its head that kswapd
+    freed there (each batch freed its clean folios, then its deferred ones), so a pop
+    takes one in their proportion."""
+    if not st[P_OLD] > 0 or frozen:
+        return 0.0
+    return speed * min(st[P_OLD] / max(st[P_OLD_MIXED], 1e-9), 1.0)
+
+
+@njit(cache=True)
+def pop_tags(st, tags, mixed, pages):
+    """A list's thread popped `pages` off its head, where `st[tags]` tagged pages lie among
+    `st[mixed]` (`tags`, `mixed`: slots of the state vector): they go in proportion (harmlessly, while no deferral waits on their
+    generation, or the trigger would have fired), all of them once it is through."""
+    if not st[tags] > 0 or not pages > 0:
+        return
+    left = max(st[mixed] - pages, 0.0)
+    st[tags] *= left / st[mixed] if st[mixed] > 0 else 0.0
+    st[mixed] = left
+
+
+@njit(cache=True)
+def onto_list(due, j, clock, pages, pcp_high, batch):
+    """`pages` freed onto list `j` (migrc_hold's release), which spills past its high mark:
+    its run-out moves by what it keeps. Returns the pages spilled to buddy."""
+    if not pages > 0:
+        return 0.0
+    held = max(due[j] - clock, 0.0) + pages
+    spilled = spill_pages(held, pcp_high, batch)
+    due[j] = max(due[j], clock) + pages - spilled
+    return spilled
+
+
+@njit(cache=True)
 def drain_reserve(st, reserve, pages):
     """The reserve loses `pages`; its tagged pages go in proportion (taken harmlessly,
     while no deferral waits on their generation, or the trigger would have fired)."""
@@ -428,32 +448,6 @@ def thp_in_window(t, thp_due, thp_gap, n, end):
             k += 1.0
         j += 1.0
     return k
-
-
-@njit(cache=True)
-def thp_quiet_wake(free, whigh, small_rate, thp_due, thp_gap, left_s):
-    """How a quiet phase ends when small allocations take `small_rate` pages/s from buddy
-    and THP promotions take 512 pages each on the scanner's clock.
-
-    The scanner sweeps the address space at a steady pace and THPs lie evenly in it, so
-    THP hint faults come every `thp_gap` seconds (in the reference their gaps vary by 5%),
-    the next in `thp_due`. Where THP promotions are most of the allocations, the one that
-    takes free memory below high wakes kswapd, and the next comes a whole gap later, after
-    the burst: the reference refused none of 76 in thp_all, where Poisson arrivals fell
-    in the burst they had just started 2% of the time. Returns (a THP promotion woke
-    kswapd, when, THP promotions before the wake); small allocations cross high first
-    where the first is False."""
-    j = 0.0
-    while True:
-        a = thp_due + j * thp_gap
-        if not a < left_s:
-            return False, 0.0, j
-        level = free - small_rate * a - 512.0 * j
-        if level < whigh:
-            return False, 0.0, j
-        if level - 512.0 < whigh:
-            return True, a, j
-        j += 1.0
 
 
 @njit(cache=True)

@@ -17,7 +17,8 @@ STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
 _MAX_PENDING_BATCHES = 256
 
 # random streams (_S_START took the slot of a give-up draw, which P_FLUSH_END replaced, so
-# that every other stream keeps its id, hence its numbers)
+# that every other stream keeps its id, hence its numbers; _S_REFILL, the fluid quiet phase's
+# draws, is unused since the phases are walked, and keeps its slot for the same reason)
 (_S_THP, _S_EVICT, _S_RO, _S_START, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
  _S_RACE, _S_COLD, _S_REFILL, _S_SPREAD, _S_CLOCK) = range(16)
 NUM_STREAMS = 16
@@ -44,8 +45,12 @@ _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_
 # P_FLUSH_END: when the last deferred flush a thread paid is done (s); P_AHEAD: clean pages on
 # kswapd's pcp list older than its oldest tagged one (they spill first); P_SPREAD: tagged pages
 # that refills took off the buddy head while nothing was pending, on the refilling CPUs' lists
-(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END, P_AHEAD, P_SPREAD) = range(10)
-P_SIZE = P_SPREAD + 1
+# P_KCPU: the CPU kswapd runs on (or ran on last); P_K_MIXED: pages at the head of its list
+# among which its tagged pages (P_PCP) lie, once kswapd has left it; P_OLD_CPU, P_OLD_MIXED: the
+# same for the earlier kswapd CPU's list holding P_OLD
+(P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END, P_AHEAD, P_SPREAD, P_KCPU, P_K_MIXED, P_OLD_CPU,
+ P_OLD_MIXED) = range(14)
+P_SIZE = P_OLD_MIXED + 1
 
 # kinds of thread-triggered flush
 _K_NONE, _K_ALLOC, _K_WRITE, _K_MF = range(4)

@@ -10,19 +10,21 @@ while it lasts (a thread's flush, which under migrc_hold cuts the phase), and
 
 from __future__ import annotations
 
+import numpy as np
 from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 from .rng import draw_poisson, draw_uniform
-from .pcp_clocks import advance_clocks, cycling_cpus, quiet_refills
+from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events
 from .flush_events import (
-    add_flush, cut_refills, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_tag_rate,
-    quiet_fixed_point, refill_rate, reserve_holders, reserve_rate, retire, spill_pages, tagged_alloc_rate,
-    thp_hint_faults, thp_in_window, thp_quiet_wake, thread_flush, trigger, wake_lump,
+    add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, in_window, integrate, mean_alloc,
+    old_list_rate, old_tag_rate, onto_list, pop_tags, quiet_fixed_point, refill_rate, reserve_rate, retire,
+    spill_pages, tagged_alloc_rate, thp_hint_faults, thp_in_window, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
-    I_COLD_PROMOTE, I_COLD_SHARE, I_FLUSH_WAIT, I_LRU, I_MF, I_MIGRATING, I_NUM_CPUS, I_PCP_BATCH, I_PCP_HIGH,
-    I_PROMOTE, I_REFAULT_LAM, I_WHIGH, I_WMIN, I_WPROMO, I_WRITE, O_KSWAPD_WAIT, O_PROMOTED, O_T_RECLAIM, P_FREE,
-    P_HELD, P_OLD, P_PCP, _K_NONE, _S_COLD, _S_PCP, _S_REFILL,
+    I_COLD_PROMOTE, I_COLD_SHARE, I_FLUSH_WAIT, I_MF, I_MIGRATING, I_NUM_CPUS, I_PCP_BATCH, I_PCP_HIGH,
+    I_PROMOTE, I_REFAULT_LAM, I_WHIGH, I_WMIN, I_WPROMO, I_WRITE, O_KSWAPD_WAIT, O_PROMOTED, O_T_RECLAIM, P_AHEAD,
+    P_COVER, P_FREE, P_HELD, P_K_MIXED, P_KCPU, P_OLD, P_OLD_CPU, P_OLD_MIXED, P_PCP, _K_NONE, _S_CLOCK, _S_COLD,
+    _S_PCP,
 )
 
 
@@ -39,67 +41,59 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
     one_cpu = num_cpus <= 1
     promote, lam, flush_wait, cold_share = P_i[I_PROMOTE], P_i[I_REFAULT_LAM], P_i[I_FLUSH_WAIT], P_i[I_COLD_SHARE]
     alloc = base_alloc + swapped * lam
-    # Allocations take free memory down to where kswapd wakes, at the phase's mean rate (refaults slow down as the swap pool drains; a fixed
-    # point, so the pages the pool loses are the ones free memory lost)
     # migrc_hold's held folios count as free, but buddy pages alone below the min
     # watermark wake kswapd too (the reference's 645-page wakes: 576 held, buddy
     # 69 < min 102; 5 of 53 at the seed's sizes). Waking at high only, the fast
     # engine's cycles ran ~2% long, and its flush counts ~2% short.
     wake_at = max(whigh, wmin + st[P_HELD]) if hold and st[P_HELD] > 0 else whigh
     drop = max(st[P_FREE] - wake_at, 0.0)
-    alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve, num_cpus,
-                                              pcp_high, drop, end - t)
-    # The allocation that wakes kswapd is a pcp refill of `batch` pages, which lands
-    # free memory part of a batch below high, where the phase's start fixes it
-    # (wake_lump); or a THP promotion, which comes on the scanner's clock and lands
-    # it part of 512 below. Either way the phase's allocations took all of it: its
-    # span is the time they take. (Without THPs the refills of a phase are many
-    # CPUs' cycles, which over a whole phase take free memory at the allocation
-    # rate with no pages ahead: the lists' clocks only advance; with one CPU the
-    # refill is that CPU's own: see kswapd_wake.)
-    lump = 0.0
-    n_thp = 0.0             # THP promotions in the phase, all let through above high
-    u_cut = 0.0             # where a cut phase's refills stand (see the cut below)
-    if thp > 0:
-        # The phase's mean rates come from a fluid drain (thp_quiet_wake); then it
-        # runs refill by refill at those rates (quiet_refills) and ends on whichever
-        # takes free memory below high first, a refill or a THP. Ended by the fluid,
-        # every phase after a burst that ended on its THP step ran on to the next
-        # THP and landed ~410 pages deep (in the reference 15% of them woke on a
-        # refill), so thp_half/migrc's bursts ended on the THP step 84% of the
-        # time against 65%, and left 43% fewer deferrals for allocations to flush.
-        # (A cut phase under migrc_hold has run its clocks through the whole phase.)
-        for _ in range(3):
-            small = max(alloc - thp - min(rr, reserve / max(span, 1e-12)), 0.0)
-            thp_woke, t_w, k = thp_quiet_wake(st[P_FREE], wake_at, small, thp_due, thp_gap, end - t)
-            if thp_woke:
-                span = t_w
-            elif small > 0:
-                span = (drop + wake_lump(drop, pcp_batch, k) - 512.0 * k) / small
-            else:
-                span = end - t + 1e-9
+    saved = due.copy()
+    c0 = ctr[_S_CLOCK, i]
+    clock0 = clock
+    speed = 0.0
+    if one_cpu:
+        # One CPU: its thread refills kswapd's own list; the phase is a fluid drain at the
+        # phase's mean rate, to high and the lump below it (see kswapd_wake)
+        alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve, num_cpus,
+                                                  pcp_high, drop, end - t)
+        rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))
+        refills = refill_rate(alloc, rr, num_cpus, pcp_batch)
+        old_rate = old_tag_rate(st, rr, reserve)
+        t_buddy = -1.0
+        taken = drop
+        n_thp = 0.0
+    else:
+        # The list kswapd left starts running again: its thread pops what kswapd left there
+        k_cpu = int(st[P_KCPU])
+        if not due[k_cpu] < np.inf:
+            due[k_cpu] = list_due(key, ctr, i, clock, pcp_count)
+            # its tagged pages lie among those kswapd freed after the oldest of them
+            st[P_K_MIXED] = max(pcp_count - st[P_AHEAD], st[P_PCP]) if st[P_PCP] > 0 else 0.0
+        saved[:] = due
+        c0 = ctr[_S_CLOCK, i]
+        # Every CPU's thread allocates small pages on its list's clock until a refill (or a
+        # THP promotion) takes free memory below where kswapd wakes: phases vary in length
+        # as the lists' cycles fall (CV 0.34 at the seed's sizes, the reference's 0.29-0.32),
+        # and a long one is followed by a short one. (A fluid drain made every phase of one
+        # length, and migrc_hold's stale windows, which last a phase, 22% short at their p99.)
+        # Refaults slow down as the swap pool drains over the phase: walked at the starting
+        # rate, then again from the same draws at the mean rate over the span found.
+        for it in range(2):
+            speed = max(alloc - thp, 0.0) / num_cpus
+            _, span, n_thp, after, clock, t_reach, refilled = quiet_refills(
+                key, ctr, i, st[P_FREE], wake_at, speed, thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock0,
+                end - t + 1e-9)
+            if lam <= 0 or it == 1:
+                break
             alloc = mean_alloc(base_alloc, swapped, lam, span)
-            rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
-        _, span, n_thp, after, clock = quiet_refills(
-            key, ctr, i, st[P_FREE], wake_at, small / pcp_batch, thp_due, thp_gap, pcp_batch, due, clock,
-            cycling_cpus(reserve, num_cpus, pcp_high))
-        lump = wake_at - after
-        used = min(rr * span, reserve)
-    elif not one_cpu:
-        # (two uniforms the THP draws took before sim 0.12, kept so that runs
-        # without THPs keep their random streams; a cut phase uses the first)
-        u_cut = draw_uniform(key, ctr, _S_REFILL, i)
-        draw_uniform(key, ctr, _S_REFILL, i)
-        lump = wake_lump(drop, pcp_batch, 0.0)
-        if lump > 0:
-            alloc, rr, span, used = quiet_fixed_point(base_alloc, swapped, lam, alloc, thp, reserve,
-                                                      num_cpus, pcp_high, drop + lump, end - t)
-    reserve0 = reserve
-    # refills run at the phase's mean rate: the reserve drains through it
-    rr = 0.5 * (rr + reserve_rate(alloc - thp, max(reserve - used, 0.0), num_cpus, pcp_high))
-    refills = refill_rate(alloc, rr, num_cpus, pcp_batch)
-    old_rate = old_tag_rate(st, rr, reserve0)
-    first, kind, own_rate = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate)
+            due[:] = saved
+            ctr[_S_CLOCK, i] = c0
+        taken = st[P_FREE] - after
+        t_buddy = t_reach
+        refills = refilled / pcp_batch / max(span, 1e-12)
+        old_rate = old_list_rate(st, False, speed)
+        used = 0.0
+    first, kind, own_rate = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate, t_buddy)
     # migrc_hold: the flush frees the folios held, which NR_FREE_PAGES counted, onto
     # kswapd's last list, spilling past its high mark. The phase is cut there: if
     # free memory is now below high, kswapd wakes at the next allocation or refused
@@ -107,25 +101,20 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
     # with the held pages taken off after, a phase ended them below high, and the
     # next burst ran that much longer: memory_failures/migrc_hold's pending peak
     # was 1.9x the reference's.)
-    taken = drop + lump
     cut = hold and kind != _K_NONE
-    listed = 0.0        # pages refills took beyond the allocations, left on lists
     if cut:
         at = min(first + flush_wait * 1e-9, span)
-        used *= at / span
-        n_thp = min(n_thp, thp_hint_faults(thp_due, thp_gap, at)[0])
-        # NR_FREE_PAGES moves by whole refills, so the cut finds it on the phase's
-        # lattice, and the next wake lands where the reference's do (at the seed's
-        # sizes: 573 pages, every time). Cut as a fluid, the next phase started
-        # anywhere: memory_failures/migrc_hold woke 31 pages under high on average
-        # against 53, and let 0.4% more promotions through.
-        fluid = taken * at / span
-        taken = fluid
-        if not one_cpu:
-            if thp > 0:
-                u_cut = draw_uniform(key, ctr, _S_REFILL, i)
-            taken = cut_refills(fluid, n_thp, u_cut, pcp_batch)
-            listed = taken - fluid
+        if one_cpu:
+            used *= at / span
+            taken = taken * at / span
+        else:
+            # the same walk, from the same draws, up to the cut: free memory stands where
+            # the refills before it left it, on the phase's lattice of whole batches
+            due[:] = saved
+            ctr[_S_CLOCK, i] = c0
+            _, _, n_thp, after, clock, _, _ = quiet_refills(
+                key, ctr, i, st[P_FREE], wake_at, speed, thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock0, at)
+            taken = st[P_FREE] - after
         span = at
     # others that need the flush while it runs wait for it (spin_wait_ns), not the
     # flushing thread's own CPU
@@ -133,29 +122,34 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
                                                         pcp_batch, refills * pcp_batch * min(first, span))
     need -= own_rate
     integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
-    reserve = drain_reserve(st, reserve, used)
-    if listed > 0:
-        reserve += listed
-    elif listed < 0:
-        reserve = drain_reserve(st, reserve, -listed)
-    pcp_count += thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
-    spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
-    pcp_count -= spilled
+    released = thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
+    if one_cpu:
+        reserve = drain_reserve(st, reserve, used)
+        pcp_count += released
+        spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
+        pcp_count -= spilled
+    else:
+        # the threads of kswapd's last and earlier CPUs popped their lists' heads
+        pop_tags(st, P_PCP, P_K_MIXED, clock - clock0)
+        pop_tags(st, P_OLD, P_OLD_MIXED, clock - clock0)
+        spilled = onto_list(due, int(st[P_KCPU]), clock, released, pcp_high, pcp_batch)
     o[O_PROMOTED] += (promote - thp) * in_window(t, span, end)
     if n_thp > 0:
         o[O_PROMOTED] += 512.0 * thp_in_window(t, thp_due, thp_gap, n_thp, end)
     # folios join the inactive list one by one, as the allocations come
     cold_pages += draw_poisson(key, ctr, _S_COLD, i, cold_share * alloc * span)
-    swapped = drain_swap(o, swapped, lam, t, span, end)
+    if one_cpu:
+        swapped = drain_swap(o, swapped, lam, t, span, end)
+    else:
+        # the refaults the walk allocated at its rate: so the pool loses what the lists gave
+        # out (drained by its own decay instead, a walk at a rate from a different span took
+        # more than the pool lost, and at 90% evicted kswapd reclaimed 1.2% too much)
+        swapped = drain_swap_pages(o, swapped, (alloc - base_alloc) * span, t, span, end)
     t = t + span
     thp_due = thp_hint_faults(thp_due, thp_gap, span)[1]
-    # the phase's allocations took free memory down to high and the lump below
-    # (or, cut, their share of that); a release's spills came back to it
+    # the phase's refills took free memory down to where kswapd wakes (or, cut, to where
+    # they stood); a release's spills came back to it
     st[P_FREE] += spilled - taken
-    # the cycling CPUs' lists ran through the phase's small refills
-    if not one_cpu and not thp > 0:
-        clock = advance_clocks(key, ctr, i, due, clock, taken - 512.0 * n_thp,
-                               cycling_cpus(reserve0, num_cpus, pcp_high), pcp_batch)
     # the phase's refills took its pages from the buddy head: the clean ones over
     # any tagged pages there, then those (harmlessly, with nothing pending, or
     # the trigger above fired and retired them), which stay tagged on their lists
@@ -168,7 +162,8 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
 def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, t, end, swapped,
                 reserve, pcp_count, cold_pages, thp_due, clock):
     """kswapd wakes at the end of a quiet phase: under migrc_hold it first flushes and
-    frees what it holds; then it runs on a new CPU, whose pcp list it finds part-full.
+    frees what it holds; then it runs on a CPU drawn at random, whose pcp list it finds
+    part-full and whose thread it preempts.
     Returns (a burst starts, and the lane's state: t, swapped, reserve, pcp_count,
     cold_pages, thp_due, clock)."""
     wpromo = P_i[I_WPROMO]
@@ -177,16 +172,7 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
     one_cpu = num_cpus <= 1
     migrating = P_i[I_MIGRATING] != 0
     promote, lam, flush_wait = P_i[I_PROMOTE], P_i[I_REFAULT_LAM], P_i[I_FLUSH_WAIT]
-    cold_share, cold_promote, lru = P_i[I_COLD_SHARE], P_i[I_COLD_PROMOTE], P_i[I_LRU]
-    # Where kswapd leaves a list: its last spill took it from just past high back by a
-    # batch, so it holds high - batch plus part of what kswapd freed at once (a step's
-    # folios; under migrc_hold, the held folios released at the wake, a batch or more).
-    # In the reference, at 90% evicted, no list kswapd came back to held more than 198
-    # pages in 432 wakes (pcp_high 252). Drawn as draining from pcp_high, kswapd's new
-    # list held 57 pages on average against the reference's 49 (now 48) and spilled
-    # sooner, so promotions were refused for less of a burst: evict_high promoted 1.55%
-    # more than the reference, now 0.90% (refused in 48.6% of burst time; reference 51.8%).
-    left_pages = pcp_high - pcp_batch + 0.5 * min(pcp_batch if hold else lru, pcp_batch)
+    cold_share, cold_promote = P_i[I_COLD_SHARE], P_i[I_COLD_PROMOTE]
     # kswapd wakes; in migrc_hold it first flushes and frees what it holds
     flushed_first = hold and st[P_HELD] > 0
     if flushed_first:
@@ -196,33 +182,41 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
             o[O_KSWAPD_WAIT] += flush_wait
             o[O_T_RECLAIM] += 1.0
         # freed onto the CPU kswapd held them on, spilling past its high mark
-        pcp_count += retire(o, h, st, pend_t, pend_n, t + flush_wait * 1e-9, c, bins)
-        spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
-        pcp_count -= spilled
+        released = retire(o, h, st, pend_t, pend_n, t + flush_wait * 1e-9, c, bins)
+        if one_cpu:
+            pcp_count += released
+            spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
+            pcp_count -= spilled
+        else:
+            spilled = onto_list(due, int(st[P_KCPU]), clock, released, pcp_high, pcp_batch)
         st[P_FREE] += spilled
-    # pending pages stay on the old kswapd CPU's pcp list
+    # pending pages stay on the old kswapd CPU's pcp list, among the pages kswapd freed
+    # after the oldest of them (two old lists holding some are taken as one)
+    if st[P_PCP] > 0:
+        st[P_OLD_MIXED] = (st[P_OLD_MIXED] if st[P_OLD] > 0 else 0.0) + st[P_K_MIXED]
+        st[P_OLD_CPU] = st[P_KCPU]
     st[P_OLD] += st[P_PCP]
     st[P_PCP] = 0.0
-    # What kswapd left on its last CPU's pcp serves that CPU's thread later,
-    # without touching NR_FREE_PAGES: it joins the reserve of such pages.
-    reserve += pcp_count
-    # kswapd's new CPU is one that kswapd left pages on once (one of the reserve's
-    # holders, whose lists drain evenly from where kswapd left them), or one whose
-    # thread drains its list between refills of `batch` pages. A share of the
-    # reserve on every CPU instead made no list ever short, and bursts too short.
     u_pcp = draw_uniform(key, ctr, _S_PCP, i)
-    p_holder = reserve_holders(reserve, num_cpus, pcp_high) / (num_cpus - 1.0) if num_cpus > 1 else 0.0
-    if u_pcp < p_holder:
-        pcp_count = u_pcp / p_holder * left_pages
-    else:
-        pcp_count = (u_pcp - p_holder) / (1.0 - p_holder) * pcp_batch
-    reserve = drain_reserve(st, reserve, pcp_count)
     if one_cpu:
-        # the allocation that woke kswapd refilled this list from buddy: it holds a
-        # whole batch, and free memory fell the rest of that batch below high
+        # What kswapd left on the list serves the thread later, without touching
+        # NR_FREE_PAGES; the allocation that woke kswapd refilled this list from buddy: it
+        # holds a whole batch, and free memory fell the rest of that batch below high
+        reserve += pcp_count
+        pcp_count = u_pcp * pcp_batch
+        reserve = drain_reserve(st, reserve, pcp_count)
         lump = pcp_batch - pcp_count
         st[P_FREE] -= lump
         pcp_count += lump
+    else:
+        # kswapd wakes on any CPU and finds its list as that list's clock has it: part of a
+        # refill, or what kswapd left there on an earlier visit, less what its thread took
+        # (at 90% evicted 50 pages on average, the reference's 49; drawn as one of the
+        # reserve's holders or a cycling list, 48, but from no particular list)
+        k_cpu = min(int(u_pcp * num_cpus), int(num_cpus) - 1)
+        pcp_count = list_pages(due, k_cpu, clock)
+        due[k_cpu] = np.inf       # its thread is preempted while kswapd runs there
+        st[P_KCPU] = k_cpu
     burst = (st[P_FREE] < wpromo) & migrating
     if flushed_first and burst:
         # that flush is kswapd's first work: through its wait the others allocate
@@ -235,13 +229,18 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
         span = flush_wait * 1e-9
         alloc = mean_alloc(base_alloc, swapped, lam, span)
         off = max(alloc - promote, 0.0)
-        served = min(reserve_rate(off, reserve, num_cpus, pcp_high) * span, reserve)
-        reserve = drain_reserve(st, reserve, served)
-        st[P_FREE] -= off * span - served
-        clock = advance_clocks(key, ctr, i, due, clock, off * span - served,
-                               cycling_cpus(reserve, num_cpus, pcp_high), pcp_batch)
+        if one_cpu:
+            served = min(reserve_rate(off, reserve, num_cpus, pcp_high) * span, reserve)
+            reserve = drain_reserve(st, reserve, served)
+            st[P_FREE] -= off * span - served
+            thp_due = thp_hint_faults(thp_due, thp_gap, span)[1]
+        else:
+            s_off = off / (num_cpus - 1.0)
+            _, refilled, _, _, thp_due, clock = refill_events(
+                key, ctr, i, span, st[P_FREE], np.inf, s_off, s_off, thp_due, thp_gap, pcp_batch, st[P_COVER], due,
+                clock)
+            st[P_FREE] -= refilled
         cold_pages += max(cold_share * alloc * span - cold_promote * promote * span, 0.0)
         swapped = drain_swap(o, swapped, lam, t, span, end)
-        thp_due = thp_hint_faults(thp_due, thp_gap, span)[1]
         t = t + span
     return burst, t, swapped, reserve, pcp_count, cold_pages, thp_due, clock

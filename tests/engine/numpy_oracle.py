@@ -20,7 +20,7 @@ from sim.steady import Flows
 
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
-    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_REFILL, _S_RO, _S_START, _S_THP,
+    _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_RO, _S_START, _S_THP,
     _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_SPREAD, _S_CLOCK,
     STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
 
@@ -46,8 +46,6 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     write_rate = f.write_faults_per_s
     mf_rate = L["memory.memory_failure_per_s"]
     lru = L["reclaim.lru_batch_pages"].astype(float)
-    # where kswapd leaves a list: a batch under high, plus part of what it freed at once
-    left_pages = f.pcp_high - f.pcp_batch + 0.5 * np.minimum(np.where(hold, f.pcp_batch, lru), f.pcp_batch)
     migrate_ns = L["machine.migrate_folio_ns"]
 
     one_cpu = L["machine.num_cpus"] <= 1
@@ -71,7 +69,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     steps = np.floor(np.maximum(f.wmark_promo - f.wmark_high, 0.0) / f.pcp_batch)
     free = f.wmark_promo - f.pcp_batch * np.floor(rnd.uniform(_S_START, np.ones(n, bool)) * (steps + 1.0))
     pcp_count = np.zeros(n)
-    reserve = 0.16 * f.pcp_high * np.maximum(L["machine.num_cpus"] - 1, 0)
+    reserve = np.zeros(n)      # one CPU only: what kswapd left on the one list beyond its refill
     pcp_pend, old_pend, buddy_pend, buddy_cover, held, spread = (np.zeros(n) for _ in range(6))
     ahead = np.zeros(n)     # clean pages on kswapd's list older than its oldest tagged one
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
@@ -268,30 +266,26 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             go &= ~acc
         return out
 
-    def cycling_cpus(res):
-        """The kernel's cycling count: other CPUs not holding what kswapd left (reserve_holders)."""
-        return np.maximum(num_cpus - 1.0 - np.minimum(2.0 * res / np.maximum(f.pcp_high, 1.0),
-                                                      np.maximum(num_cpus - 1.0, 1.0)), 0.0)
+    def list_due(active, pages):
+        """The kernel's list_due: a list holding `pages` runs empty a Gamma(pages) of its
+        thread's allocations later (at once below one page)."""
+        big = active & (pages >= 1.0)
+        g = gamma(big, np.where(big, pages, 1.0))
+        return np.where(big, clock + g, clock + np.maximum(pages, 0.0))
 
-    def advance_clocks(active, pages, res):
-        """The kernel's advance_clocks (`pages` refilled by the cycling CPUs that reserve
-        `res` leaves): lists that run empty refill, CPU by CPU, in lock-step."""
-        nonlocal clock
-        clock = np.where(active, clock + np.maximum(pages, 0.0) / np.maximum(cycling_cpus(res), 1e-9), clock)
-        for j in range(due_cpu.shape[1]):
-            go = active & (due_cpu[:, j] <= clock)
-            while go.any():
-                # k cycles at once, kept six standard deviations short of the clock
-                gap = np.where(go, clock - due_cpu[:, j], 0.0)
-                k = np.floor((gap - 6.0 * np.sqrt(gap * f.pcp_batch)) / f.pcp_batch)
-                jumps = go & (k >= 2)
-                jump = gamma(jumps, np.where(jumps, k, 1.0) * f.pcp_batch)
-                took = jumps & (jump <= gap)
-                step = go & ~took
-                due_cpu[:, j] += np.where(took, jump, 0.0) + np.where(step, gamma(step, f.pcp_batch), 0.0)
-                go &= due_cpu[:, j] <= clock
+    def list_pages(j):
+        d = due_cpu[lanes, j]
+        return np.where(np.isfinite(d), np.maximum(d - clock, 0.0), 0.0)
 
-    def refill_events(active, span_s, r_on, r_off):
+    def next_run_out(speed):
+        """The kernel's _next_run_out, every lane's lists at once."""
+        j = np.argmin(due_cpu, axis=1)
+        dj = due_cpu[lanes, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dt = np.where((speed > 0) & np.isfinite(dj), (dj - clock) / np.where(speed > 0, speed, 1.0), np.inf)
+        return j, dj, dt
+
+    def refill_events(active, span_s, s_on, s_off, whigh):
         # the kernel's refill_events (pcp_clocks), every lane's lists run in lock-step, THP
         # promotions on each lane's clock (thp_due, updated to after the step)
         nonlocal clock
@@ -301,17 +295,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         due = thp_due.copy()
         due_out = thp_due.copy()
         go = active.copy()
-        cyc = cycling_cpus(reserve)
-        m = np.maximum(num_cpus - 1.0, 0.0)
-        q = np.where(m > 0, cyc / np.maximum(m, 1e-300), 0.0)
-        rows = np.arange(n)
         while go.any():
-            on = b >= f.wmark_high
-            with np.errstate(divide="ignore", invalid="ignore"):
-                speed = np.where(cyc > 0, np.where(on, r_on, r_off) * f.pcp_batch / cyc, 0.0)
-                j = np.argmin(due_cpu, axis=1)
-                dj = due_cpu[rows, j]
-                dt = np.where((speed > 0) & (m > 0), (dj - clock) / speed, np.inf)
+            on = b >= whigh
+            speed = np.where(on, s_on, s_off)
+            j, dj, dt = next_run_out(speed)
             big = go & (due - tt < dt)
             dt = np.where(big, due - tt, dt)
             allowed = np.where(go & on, allowed + np.minimum(dt, span_s - tt), allowed)
@@ -323,46 +310,68 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             tt = np.where(cont, tt + dt, tt)
             ran_out = cont & ~big
             clock = np.where(ran_out, dj, clock)
-            due_cpu[rows, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
-            refills = ran_out & (rnd.uniform(_S_CLOCK, ran_out) < q)
+            due_cpu[lanes, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
             due = np.where(took, due + thp_gap, due)
             promoted = took & on
-            b = np.where(promoted, b - 512.0, np.where(refills, b - f.pcp_batch, b))
+            b = np.where(promoted, b - 512.0, np.where(ran_out, b - f.pcp_batch, b))
             thp_taken = np.where(promoted, thp_taken + 512.0, thp_taken)
-            refilled = np.where(refills, refilled + f.pcp_batch, refilled)
+            refilled = np.where(ran_out, refilled + f.pcp_batch, refilled)
             t_reach = np.where(cont & (refilled + thp_taken > buddy_cover) & np.isinf(t_reach), tt, t_reach)
             go = cont
         return allowed, refilled, thp_taken, t_reach, due_out
 
-    def quiet_refills(active, small, wake_at):
+    def quiet_refills(active, speed, wake_at, limit_s):
         # the kernel's quiet_refills: refills on the lists' clocks and THP promotions on the
-        # scanner's, every lane in lock-step, until free memory is below wake_at
+        # scanner's, every lane in lock-step, until free memory is below wake_at (or limit_s)
         nonlocal clock
-        cyc = cycling_cpus(reserve)
-        m = np.maximum(num_cpus - 1.0, 0.0)
-        q = np.where(m > 0, cyc / np.maximum(m, 1e-300), 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            speed = np.where(cyc > 0, small / f.pcp_batch * f.pcp_batch / cyc, 0.0)
-        b, tt, k = free.copy(), np.zeros(n), np.zeros(n)
+        b, tt, k, refilled = free.copy(), np.zeros(n), np.zeros(n), np.zeros(n)
+        span, by_thp, t_reach = np.zeros(n), np.zeros(n, bool), np.full(n, np.inf)
         go = active.copy()
-        rows = np.arange(n)
         while go.any():
-            j = np.argmin(due_cpu, axis=1)
-            dj = due_cpu[rows, j]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dt = np.where((speed > 0) & (m > 0), (dj - clock) / speed, np.inf)
-            a = thp_due + k * thp_gap
+            j, dj, dt = next_run_out(speed)
+            with np.errstate(invalid="ignore"):
+                a = np.where(k > 0, thp_due + k * thp_gap, thp_due)
+            stop = go & (np.minimum(a - tt, dt) >= limit_s - tt)
+            with np.errstate(invalid="ignore"):
+                clock = np.where(stop & (speed > 0) & np.isfinite(limit_s), clock + speed * (limit_s - tt), clock)
+            span = np.where(stop, limit_s, span)
+            go &= ~stop
             big = go & (a - tt <= dt)
             ran_out = go & ~big
             with np.errstate(invalid="ignore"):
                 clock = np.where(big, clock + speed * (a - tt), np.where(ran_out, dj, clock))
             tt = np.where(big, a, np.where(ran_out, tt + dt, tt))
             k = np.where(big, k + 1.0, k)
-            due_cpu[rows, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
-            refills = ran_out & (rnd.uniform(_S_CLOCK, ran_out) < q)
-            b = np.where(big, b - 512.0, np.where(refills, b - f.pcp_batch, b))
-            go &= ~((big | refills) & (b < wake_at))
-        return k, tt, b
+            due_cpu[lanes, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
+            b = np.where(big, b - 512.0, np.where(ran_out, b - f.pcp_batch, b))
+            refilled = np.where(ran_out, refilled + f.pcp_batch, refilled)
+            t_reach = np.where(go & (refilled + 512.0 * k > buddy_cover) & np.isinf(t_reach), tt, t_reach)
+            woke = go & (b < wake_at)
+            span = np.where(woke, tt, span)
+            by_thp = np.where(woke, big, by_thp)
+            go &= ~woke
+        return by_thp, span, k, b, t_reach, refilled
+
+    def onto_list(active, pages):
+        """The kernel's onto_list: `pages` freed onto kswapd's last list, spilling past high."""
+        d = due_cpu[lanes, kcpu]
+        kept = np.maximum(d - clock, 0.0) + pages
+        out = np.where(active & (pages > 0), spill(kept), 0.0)
+        due_cpu[lanes, kcpu] = np.where(active & (pages > 0), np.maximum(d, clock) + pages - out, d)
+        return out
+
+    def pop_tags(active, tags, mixed, pages):
+        """The kernel's pop_tags: a thread popped `pages` off its list's head, where `tags`
+        tagged pages lie among `mixed` (both updated in place)."""
+        go = active & (tags > 0) & (pages > 0)
+        left = np.maximum(mixed - pages, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tags[:] = np.where(go, tags * np.where(mixed > 0, left / np.where(mixed > 0, mixed, 1.0), 0.0), tags)
+        mixed[:] = np.where(go, left, mixed)
+
+    def old_list_rate(frozen, speed):
+        return np.where((old_pend > 0) & ~frozen, speed * np.minimum(old_pend / np.maximum(old_mixed, 1e-9), 1.0),
+                        0.0)
 
     def thp_faults(due, span_s):
         """The kernel's thp_hint_faults: how many are due within span_s, and the next after."""
@@ -442,13 +451,19 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         tally.thread_wait_ns += (hit & counting(at)) * spin_ns(need)
         return retire(hit, at + flush_wait * 1e-9, at)       # safe once the flush is done
 
-    # other CPUs' pcp lists part-way through their cycles (the kernel's start_clocks); lanes
-    # with fewer CPUs pad with lists that never run empty
-    others = np.maximum(L["machine.num_cpus"] - 1, 0).astype(int)
-    due_cpu = np.full((n, max(int(others.max()), 1)), np.inf)
-    for j in range(int(others.max())):
-        has = others > j
+    # every CPU's pcp list part-way through its cycle, a quarter still holding part of what
+    # kswapd left (the kernel's start_clocks); one-CPU lanes and lanes with fewer CPUs pad
+    # with lists that never run empty
+    lists = np.where(one_cpu, 0, L["machine.num_cpus"]).astype(int)
+    due_cpu = np.full((n, max(int(lists.max()), 1)), np.inf)
+    for j in range(int(lists.max())):
+        has = lists > j
         due_cpu[:, j] = np.where(has, rnd.uniform(_S_CLOCK, has) * gamma(has, f.pcp_batch + 1.0), np.inf)
+        held_j = has & (rnd.uniform(_S_CLOCK, has) < 0.25)
+        due_cpu[:, j] += np.where(held_j, rnd.uniform(_S_CLOCK, held_j) * f.pcp_high, 0.0)
+    kcpu = np.zeros(n, dtype=np.int64)           # the CPU kswapd runs on, or ran on last
+    old_cpu = np.zeros(n, dtype=np.int64)        # the earlier kswapd CPU whose list holds old_pend
+    k_mixed, old_mixed = np.zeros(n), np.zeros(n)    # pages among which their tagged pages lie
     clock = np.zeros(n)
 
     active = t < end
@@ -459,6 +474,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             # migrc_hold: buddy pages alone below min wake kswapd too
             wake_at = np.where(hold & (held > 0), np.maximum(f.wmark_high, f.wmark_min + held), f.wmark_high)
             drop = np.maximum(free - wake_at, 0.0)
+            single = quiet & one_cpu
+            multi = quiet & ~one_cpu
 
             def quiet_span(alloc, rr):
                 until_empty = reserve / np.maximum(rr, 1e-12)
@@ -468,96 +485,83 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 span = np.where(alloc > 0, span, end - t + 1e-9)
                 return span, np.where(quiet & (alloc > 0), np.where(lasts, rr * span, reserve), 0.0)
 
-            def fixed_point(alloc):
-                # the phase's mean allocation rate, its span and reserve use, found together
-                for _ in range(3):
-                    span, _ = quiet_span(alloc, reserve_rate(alloc - thp, reserve))
-                    alloc = np.where(quiet, mean_alloc(span), alloc)
-                rr = reserve_rate(alloc - thp, reserve)
-                span, used = quiet_span(alloc, rr)
-                return alloc, rr, span, used
+            # one CPU: a fluid drain at the phase's mean rate, found with its span
+            alloc1 = alloc
+            for _ in range(3):
+                span1, _ = quiet_span(alloc1, reserve_rate(alloc1 - thp, reserve))
+                alloc1 = np.where(quiet, mean_alloc(span1), alloc1)
+            rr = reserve_rate(alloc1 - thp, reserve)
+            span1, used = quiet_span(alloc1, rr)
+            rr = 0.5 * (rr + reserve_rate(alloc1 - thp, np.maximum(reserve - used, 0.0)))
+            used = np.where(single, used, 0.0)
 
-            alloc, rr, span, used = fixed_point(alloc)
-            # the allocation that wakes kswapd: a pcp refill, or a THP promotion on the scanner's clock
-            multi = quiet & ~one_cpu
-            thp_q = quiet & has_thp
-            plain = multi & ~has_thp
-            u_cut = rnd.uniform(_S_REFILL, plain)        # the two uniforms the THP draws took before
-            rnd.uniform(_S_REFILL, plain)
+            # more: kswapd's last list runs again, and every list walks to the waking refill
+            fro = multi & ~np.isfinite(due_cpu[lanes, kcpu])
+            due_cpu[lanes, kcpu] = np.where(fro, list_due(fro, pcp_count), due_cpu[lanes, kcpu])
+            k_mixed = np.where(fro, np.where(pcp_pend > 0, np.maximum(pcp_count - ahead, pcp_pend), 0.0), k_mixed)
+            saved, c0, clock0 = due_cpu.copy(), rnd.counters[_S_CLOCK].copy(), clock.copy()
+            speed = np.where(multi, np.maximum(alloc - thp, 0.0) / num_cpus, 0.0)
+            _, span_w, n_thp, after, t_reach, refilled = quiet_refills(multi, speed, wake_at, end - t + 1e-9)
+            again = multi & (lam > 0)            # refaults: walked again at the mean rate found
+            alloc = np.where(again, mean_alloc(span_w), alloc)
+            due_cpu[again] = saved[again]
+            rnd.counters[_S_CLOCK][again] = c0[again]
+            clock = np.where(again, clock0, clock)
+            speed = np.where(multi, np.maximum(alloc - thp, 0.0) / num_cpus, 0.0)
+            _, span2, k2, after2, t_reach2, refilled2 = quiet_refills(again, speed, wake_at, end - t + 1e-9)
+            span_w, n_thp, after = np.where(again, span2, span_w), np.where(again, k2, n_thp), np.where(again, after2, after)
+            t_reach, refilled = np.where(again, t_reach2, t_reach), np.where(again, refilled2, refilled)
 
-            def lattice_lump(x):
-                # free memory moves by whole batches (and 512 pages per THP promotion), so the
-                # waking refill lands it where the phase's start fixes, all of it allocated by then
-                return f.pcp_batch - (x - f.pcp_batch * np.floor(x / f.pcp_batch + 1e-9))
-
-            lump = np.where(plain, lattice_lump(drop), 0.0)
-            n_thp = np.zeros(n)
-            if thp_q.any():
-                for _ in range(3):
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        small = np.maximum(alloc - thp - np.minimum(rr, reserve / np.maximum(span, 1e-12)), 0.0)
-                    # the fluid's span, for the phase's mean rates
-                    woke, t_w, k = thp_walk(thp_q, small, end - t, wake_at)
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        span_t = np.where(woke, t_w, np.where(small > 0, (drop + lattice_lump(drop - 512.0 * k)
-                                                                          - 512.0 * k)
-                                                              / np.where(small > 0, small, 1.0), end - t + 1e-9))
-                    span = np.where(thp_q, span_t, span)
-                    alloc = np.where(thp_q, mean_alloc(span), alloc)
-                    rr = np.where(thp_q, reserve_rate(alloc - thp, reserve), rr)
-                # at the mean rates, the phase runs refill by refill (the kernel's quiet_refills)
-                k_w, span_w, after_w = quiet_refills(thp_q, small, wake_at)
-                n_thp, span = np.where(thp_q, k_w, n_thp), np.where(thp_q, span_w, span)
-                lump = np.where(thp_q, wake_at - after_w, lump)
-                used = np.where(thp_q, np.minimum(rr * span, reserve), used)
-            lumped = plain & (lump > 0)
-            drop = drop + lump
-            alloc2, rr2, span2, used2 = fixed_point(alloc)
-            alloc, rr = np.where(lumped, alloc2, alloc), np.where(lumped, rr2, rr)
-            span, used = np.where(lumped, span2, span), np.where(lumped, used2, used)
-            reserve0 = reserve.copy()
-            rr = 0.5 * (rr + reserve_rate(alloc - thp, np.maximum(reserve - used, 0.0)))     # the phase's mean
-            refills_q, old_q = refill_rate(alloc, rr), old_tag_rate(rr, reserve0)
+            alloc = np.where(single, alloc1, alloc)
+            span = np.where(single, span1, span_w)
+            n_thp = np.where(multi, n_thp, 0.0)
+            taken = np.where(single, drop, np.where(multi, free - after, 0.0))
+            refills_q = np.where(single, refill_rate(alloc, rr), refilled / f.pcp_batch / np.maximum(span, 1e-12))
+            old_q = np.where(single, old_tag_rate(rr, reserve), old_list_rate(np.zeros(n, bool), speed))
             first, hit, by_alloc, by_write, by_mf, own_q = trigger_times(quiet, span, True, alloc / num_cpus, refills_q,
-                                                                         old_q)
+                                                                         old_q, np.where(multi, t_reach, -1.0))
             # migrc_hold: the flush's release cuts the phase (a new one starts if free memory stays above high)
-            taken = np.where(quiet, drop, 0.0)
             cuts = quiet & hold & hit
+            at = np.minimum(first + flush_wait * 1e-9, span)
             with np.errstate(invalid="ignore", divide="ignore"):
-                frac = np.where(cuts, np.minimum(first + flush_wait * 1e-9, span) / span, 1.0)
-            taken, used, span = taken * frac, used * frac, np.where(cuts, span * frac, span)
-            n_thp = np.where(cuts, np.minimum(n_thp, thp_faults(thp_due, span)[0]), n_thp)
-            # a cut finds free memory on the phase's lattice: whole refills, the rest on lists
-            lat = cuts & multi
-            u_cut = np.where(has_thp, rnd.uniform(_S_REFILL, lat & has_thp), u_cut)
-            taken_lat = (np.floor(np.maximum(taken - 512.0 * n_thp, 0.0) / f.pcp_batch + u_cut) * f.pcp_batch
-                         + 512.0 * n_thp)
-            listed = np.where(lat, taken_lat - taken, 0.0)
-            taken = np.where(lat, taken_lat, taken)
+                frac = np.where(cuts & single, at / span, 1.0)
+            used, taken = used * frac, taken * frac
+            # more: the same walk, from the same draws, up to the cut
+            cut_m = cuts & multi
+            due_cpu[cut_m] = saved[cut_m]
+            rnd.counters[_S_CLOCK][cut_m] = c0[cut_m]
+            clock = np.where(cut_m, clock0, clock)
+            _, _, k3, after3, _, _ = quiet_refills(cut_m, speed, wake_at, np.where(cut_m, at, np.inf))
+            n_thp = np.where(cut_m, k3, n_thp)
+            taken = np.where(cut_m, free - after3, taken)
+            span = np.where(cuts, at, span)
             with np.errstate(invalid="ignore"):
                 need = write_rate + mf_rate + tagged_rate(alloc / num_cpus, refills_q, True, old_q,
                                                           refills_q * f.pcp_batch * np.minimum(first, span))
             integrate_pending(quiet, np.minimum(first + flush_wait * 1e-9, span))
-            reserve = drain_reserve(quiet, reserve, used)
-            reserve = np.where(listed > 0, reserve + listed, reserve)
-            reserve = drain_reserve(listed < 0, reserve, -listed)
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need - own_q)
             free = free - released
-            pcp_count = pcp_count + released             # onto kswapd's last list, spilling past high
-            spilled = np.where(quiet, spill(pcp_count), 0.0)
+            reserve = drain_reserve(single, reserve, used)
+            pcp_count = np.where(single, pcp_count + released, pcp_count)   # onto kswapd's last list
+            spilled = np.where(single, spill(pcp_count), 0.0)
             pcp_count = pcp_count - spilled
+            # the threads of kswapd's last and earlier CPUs popped their lists' heads
+            pop_tags(multi, pcp_pend, k_mixed, clock - clock0)
+            pop_tags(multi, old_pend, old_mixed, clock - clock0)
+            spilled = spilled + onto_list(multi, released)
             tally.promoted += quiet * (promote - thp) * inside(np.where(quiet, span, 0.0))
             tally.promoted += 512.0 * thp_in_window(quiet, thp_due, n_thp)
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
-            swapped = np.where(quiet, drain_swap(quiet, swapped, np.where(quiet, span, 0.0)), swapped)
+            back = np.minimum(np.maximum((alloc - base_alloc) * span, 0.0), swapped)
+            tally.refaulted += np.where(multi & (span > 0), back * inside(span) / np.maximum(span, 1e-300), 0.0)
+            swapped = np.where(single, drain_swap(single, swapped, np.where(single, span, 0.0)),
+                               np.where(multi, swapped - back, swapped))
             t = np.where(quiet, t + span, t)
             thp_due = np.where(quiet, thp_faults(thp_due, span)[1], thp_due)
             free = free + spilled - taken
-            advance_clocks(quiet & ~one_cpu & ~has_thp, taken - 512.0 * n_thp, reserve0)
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
             small_share = np.where(has_thp, np.maximum(taken - 512.0 * n_thp, 0.0) / np.maximum(taken, 1e-12), 1.0)
-            eat_buddy(quiet, taken, small_share,
-                      alloc, np.where(quiet, span, 0.0))
+            eat_buddy(quiet, taken, small_share, alloc, np.where(quiet, span, 0.0))
             quiet = quiet & ~(cuts & (free >= f.wmark_high))        # kswapd sleeps on there
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             if wakes is not None:       # (lane, free memory counting held folios, held) at each wake
@@ -566,28 +570,30 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             add_flush(woke_hold, t, False, "reclaim")
             released = retire(woke_hold, t + flush_wait * 1e-9, t)
             free = free - released
-            pcp_count = pcp_count + released
-            spilled = spill(pcp_count)
+            single, multi = quiet & one_cpu, quiet & ~one_cpu
+            pcp_count = np.where(single, pcp_count + released, pcp_count)
+            spilled = np.where(single, spill(pcp_count), 0.0)
             pcp_count = pcp_count - spilled
-            free = free + spilled
-            # pending pages stay on the old kswapd CPU's pcp list
+            free = free + spilled + onto_list(multi, released)
+            # pending pages stay on the old kswapd CPU's pcp list, among those kswapd freed after them
+            moved = quiet & (pcp_pend > 0)
+            old_mixed = np.where(moved, np.where(old_pend > 0, old_mixed, 0.0) + k_mixed, old_mixed)
+            old_cpu = np.where(moved, kcpu, old_cpu)
             old_pend[quiet] += pcp_pend[quiet]
             pcp_pend[quiet] = 0.0
-            reserve = np.where(quiet, reserve + pcp_count, reserve)
-            # kswapd's new CPU holds what kswapd left there once (a holder), or is in its
-            # cycle of refills
             u_pcp = rnd.uniform(_S_PCP, quiet)
-            others = np.maximum(num_cpus - 1.0, 1e-300)
-            p_holder = np.where(num_cpus > 1, np.minimum(2.0 * reserve / np.maximum(f.pcp_high, 1.0), others) / others, 0.0)
-            holder = u_pcp < p_holder
-            c0 = np.where(holder, u_pcp / np.maximum(p_holder, 1e-300) * left_pages,
-                          (u_pcp - p_holder) / np.maximum(1.0 - p_holder, 1e-300) * f.pcp_batch)
-            pcp_count[quiet] = c0[quiet]
-            reserve = drain_reserve(quiet, reserve, pcp_count)
-            # one CPU: the refill that woke kswapd left a whole batch on the one list
-            lump = np.where(quiet & one_cpu, f.pcp_batch - pcp_count, 0.0)
+            # one CPU: what kswapd left serves the thread later; the waking refill left a batch
+            reserve = np.where(single, reserve + pcp_count, reserve)
+            pcp_count = np.where(single, u_pcp * f.pcp_batch, pcp_count)
+            reserve = drain_reserve(single, reserve, pcp_count)
+            lump = np.where(single, f.pcp_batch - pcp_count, 0.0)
             free = free - lump
             pcp_count = pcp_count + lump
+            # more: kswapd wakes on any CPU and finds its list as its clock has it, then freezes it
+            k_new = np.minimum((u_pcp * num_cpus).astype(np.int64), num_cpus.astype(np.int64) - 1)
+            kcpu = np.where(multi, k_new, kcpu)
+            pcp_count = np.where(multi, list_pages(kcpu), pcp_count)
+            due_cpu[lanes, kcpu] = np.where(multi, np.inf, due_cpu[lanes, kcpu])
             burst = np.where(quiet, free < f.wmark_promo, burst)
             burst &= f.migrating
             # migrc_hold: that flush is kswapd's first work; the others allocate on through it
@@ -596,15 +602,18 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 span_l = np.where(lead, flush_wait * 1e-9, 0.0)
                 alloc_l = mean_alloc(span_l)
                 off = np.maximum(alloc_l - promote, 0.0)
+                lead1, leadm = lead & one_cpu, lead & ~one_cpu
                 served = np.minimum(reserve_rate(off, reserve) * span_l, reserve)
-                reserve = drain_reserve(lead, reserve, served)
-                free = np.where(lead, free - (off * span_l - served), free)
-                advance_clocks(lead & ~one_cpu, off * span_l - served, reserve)
+                reserve = drain_reserve(lead1, reserve, served)
+                free = np.where(lead1, free - (off * span_l - served), free)
+                s_off = off / np.maximum(num_cpus - 1.0, 1.0)
+                _, refilled_l, _, _, due_l = refill_events(leadm, span_l, s_off, s_off, np.inf)
+                free = np.where(leadm, free - refilled_l, free)
                 cold_pages = np.where(lead, cold_pages + np.maximum(f.cold_list_share * alloc_l * span_l
                                                                     - f.cold_promote_share * promote * span_l, 0.0),
                                       cold_pages)
                 swapped = np.where(lead, drain_swap(lead, swapped, span_l), swapped)
-                thp_due = np.where(lead, thp_faults(thp_due, span_l)[1], thp_due)
+                thp_due = np.where(lead1, thp_faults(thp_due, span_l)[1], np.where(leadm, due_l, thp_due))
                 t = np.where(lead, t + span_l, t)
             active = t < end
 
@@ -659,10 +668,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # promotions are refused once allocations drain free memory below the high watermark
         rr = reserve_rate(alloc - thp, reserve)
         multi = step & ~one_cpu
+        # the others' threads allocate on their lists' clocks (kswapd's CPU's faults go elsewhere)
+        old_frozen = ~np.isfinite(due_cpu[lanes, old_cpu])
+        clock0 = clock.copy()
+        others = np.maximum(num_cpus - 1.0, 1.0)
         allowed_ev, refilled, thp_taken, t_buddy, due_after = refill_events(
-            multi, span, np.maximum(alloc - thp - rr, 0.0) / f.pcp_batch,
-            np.maximum(np.maximum(alloc - promote, 0.0) - reserve_rate(np.maximum(alloc - promote, 0.0), reserve), 0.0)
-            / f.pcp_batch)
+            multi, span, np.maximum(alloc - thp, 0.0) / others, np.maximum(alloc - promote, 0.0) / others,
+            f.wmark_high)
         thp_due = np.where(multi, due_after, thp_due)
         allowed = np.where(multi, allowed_ev,
                            np.minimum(span, np.maximum(free - f.wmark_high, 0.0) / np.maximum(alloc - rr, 1e-12)))
@@ -671,7 +683,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         cold_pages = cold_pages + poisson(step, np.maximum(f.cold_list_share * alloc * span
                                                          - f.cold_promote_share * promote * (span - allowed), 0.0))
         step_alloc = np.where(span > 0, take / np.maximum(span, 1e-300), alloc)
-        refills = refill_rate(step_alloc, rr)
+        small_speed = np.maximum(take - thp_taken, 0.0) / np.maximum(span, 1e-300) / others
+        # the kernel's refill_rate_now: lists in their refill cycle run empty once a batch
+        cycling = (due_cpu - clock[:, None] <= f.pcp_batch[:, None]).sum(1)
+        refills = np.where(multi, cycling * small_speed / f.pcp_batch, refill_rate(step_alloc, rr))
 
         # events that fire for older pending pages while kswapd works
         # kswapd's first flush, once done, retires what is pending; a thread pays it only before
@@ -679,7 +694,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         t_k = np.where(n_before > 0, fw_s, np.where(after, (n_before + 1.0) * fw_s, np.inf))
         # old kswapd CPUs' threads pop their lists only for the small allocations made
         small_rate = np.where(step & (span > 0), np.maximum(take - thp_taken, 0.0) / np.maximum(span, 1e-300), 0.0)
-        old_rate = old_tag_rate(reserve_rate(small_rate, reserve), reserve)
+        old_rate = np.where(multi, old_list_rate(old_frozen, small_speed),
+                            old_tag_rate(reserve_rate(small_rate, reserve), reserve))
         first, hit, by_alloc, by_write, by_mf, own_s = trigger_times(step, np.minimum(span, t_k), one_cpu,
                                                                      step_alloc / num_cpus, refills, old_rate, t_buddy)
         with np.errstate(invalid="ignore"):
@@ -795,12 +811,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
 
         tally.promoted += step * ((promote - thp) * inside(allowed) + np.where(counting(t), thp_taken, 0.0))
         take = take - thp_taken
-        from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * step
-        reserve = drain_reserve(step, reserve, from_reserve)
+        single = step & one_cpu
+        from_reserve = np.minimum(np.minimum(rr * span, reserve), take) * single
+        reserve = drain_reserve(single, reserve, from_reserve)
         take = take - from_reserve
-        # refills took whole batches: what they took beyond the step's allocations stays on
-        # those CPUs' lists
-        reserve = np.where(multi, np.maximum(reserve + refilled - take, 0.0), reserve)
+        # buddy lost the refills (whole batches, which the lists hold) and the THP promotions
+        pop_tags(multi & ~old_frozen, old_pend, old_mixed, clock - clock0)
         take = np.where(multi, refilled + thp_taken, take)
         to_buddy = np.where(is_thp, freed, spilled) * step
         free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take

@@ -132,20 +132,3 @@ def test_stale_window_quantiles_interpolate_within_a_bin():
     h[2, 19] = 1
     q = _quantile_us(h, 0.5)
     assert STALE_BINS_US[19] < q[2] < q[0] < q[1] < STALE_BINS_US[20]
-
-
-def test_a_cut_quiet_phase_takes_whole_refills_and_their_mean():
-    """NR_FREE_PAGES moves by whole pcp refills (and 512 pages a THP), so a quiet phase cut
-    short by migrc_hold's release leaves free memory on the lattice its start set, and the
-    next wake lands where the reference's do (573 pages at these sizes, every time). Taken
-    as a fluid, memory_failures/migrc_hold woke 31 pages under high on average, not 53,
-    and let 0.4% more promotions through than the reference. On average the refills still
-    take what the phase allocated."""
-    from sim.flush_events import cut_refills
-    batch = 63.0
-    u = (np.arange(4000) + 0.5) / 4000
-    for fluid, n_thp in ((100.0, 0.0), (37.5, 0.0), (700.0, 1.0), (1100.0, 2.0)):
-        taken = np.array([cut_refills(fluid, n_thp, x, batch) for x in u])
-        small = taken - 512.0 * n_thp
-        assert np.allclose(small / batch, np.round(small / batch))
-        assert taken.mean() == pytest.approx(fluid, rel=1e-3)
