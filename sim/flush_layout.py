@@ -14,7 +14,8 @@ from .steady import Flows
 POLICY_CODES = {"no_batch": 0, "batched": 1, "migrc": 2, "migrc_hold": 3, "luf": 4, "no_flush": 5}
 TRIGGERS = ("alloc", "write_fault", "memory_failure", "piggyback", "reclaim", "give_up")
 STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
-_MAX_PENDING_BATCHES = 256
+# deferred batches pending at once, each with its unmapping time; beyond, they merge (flush_cycle)
+_MAX_PENDING_BATCHES = 1024
 
 # random streams (_S_START took the slot of a give-up draw, which P_FLUSH_END replaced, so
 # that every other stream keeps its id, hence its numbers; _S_REFILL, the fluid quiet phase's

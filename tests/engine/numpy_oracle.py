@@ -123,8 +123,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     def add_pending(mask, at, pages):
         idx = np.minimum(pend_len, _MAX_PENDING_BATCHES - 1)
         fresh = mask & (pend_len < _MAX_PENDING_BATCHES)
+        full = mask & ~fresh        # a full ring merges into its last slot at the pages' mean time
+        last = _MAX_PENDING_BATCHES - 1
         pend_t[lanes[fresh], idx[fresh]] = at[fresh]
-        pend_n[lanes[mask], idx[mask]] += pages[mask]   # a full ring merges into its last slot
+        pend_t[full, last] += ((at - pend_t[:, last]) * pages / np.maximum(pend_n[:, last] + pages, 1e-300))[full]
+        pend_n[lanes[mask], idx[mask]] += pages[mask]
         pend_len[fresh] += 1
 
     def spread_k(alloc):

@@ -120,9 +120,6 @@ KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
         "tagged pages from refills and old kswapd lists as often as the reference's, and from lists a "
         "refill filled 27% more often (+3.3% at sim 0.15.1, where the first was 18% short; "
         "docs/reference-model.md)"),
-    ("lru_batch_1", "migrc"): (
-        "1 outside; stale_window_us_p50 436 vs 403 +-32 (+8.23%). Agrees at seeds 24-47; real pooled (48 "
-        "reference windows against 384 fast ones): stale mean and p50 +6.6%, as since sim 0.14.0"),
     ("pressure", "migrc"): (
         "2 outside; deferred_flush_alloc 1.816e+05 vs 1.919e+05 +-1.0e+04 (-5.41%). Chance: agrees at seeds "
         "24-47, and pooled"),

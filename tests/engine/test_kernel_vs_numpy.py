@@ -53,8 +53,10 @@ CASES = {
     "hold_failures": _params(memory=dict(memory_failure_per_s=2000.0)),
     # ... and with THPs, whose quiet phases draw where a cut finds the refills
     "hold_failures_thp": _params(memory=dict(memory_failure_per_s=2000.0), workload=dict(large_folio_fraction=0.5)),
-    # two CPUs: the other one often holds what kswapd left, so a quiet phase runs its list
-    # through many cycles at once (pcp_clocks' jumps)
+    # one-folio batches and a wide watermark gap: a burst defers ~2600 batches, more than the
+    # pending ring's slots, and the rest merge into its last one
+    "ring_overflow": _params(0.1, 0.05, reclaim=dict(lru_batch_pages=1, watermark_scale_factor=300.0)),
+    # two CPUs: while kswapd works on one, the other's list is the only clock running
     "two_cpus": _params(machine=dict(num_cpus=2), workload=dict(num_threads=2)),
 }
 
