@@ -35,11 +35,12 @@ from .rng import LaneRandom, draw_poisson, draw_uniform
 from .steady import Flows
 
 from .quiet_phase import kswapd_wake, quiet_phase
-from .pcp_clocks import refill_events, refill_rate_now, start_clocks
+from .pcp_clocks import refill_events, refill_rate_now, start_clocks, walk_start
 from .flush_events import (
-    add_flush, drain_reserve, drain_swap, eat_buddy, in_window, integrate, mean_alloc, old_list_rate, old_tag_rate,
-    owed, pending_pages, pop_tags, racer_own_rate, refill_rate, reserve_rate, retire, spill_pages, spin_wait_ns,
-    split_batch, start_free, tagged_alloc_rate, thread_flush, trigger,
+    add_flush, drain_reserve, drain_swap, eat_buddy, eat_buddy_head, in_window, integrate, mean_alloc,
+    old_list_rate, old_tag_rate, owed, pending_pages, pop_spread, pop_tags, racer_own_rate, refill_rate,
+    reserve_rate, retire, spill_pages, spill_tags, spin_wait_ns, split_batch, spread_onto_list, spread_rate_now,
+    start_free, tagged_alloc_rate, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
@@ -47,9 +48,10 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT,
     I_THP_ALLOC, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
-    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, P_AHEAD, P_BUDDY, P_COVER, P_FREE, P_OLD,
-    P_OLD_CPU, P_OLD_MIXED, P_HELD, P_LEN, P_PCP, P_FLUSH_END, P_SIZE, STALE_BINS_US, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD,
-    _S_RACE, _S_START, _S_THP, kernel_inputs,
+    O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, P_AHEAD, P_BUDDY, P_BUDDY_GAP, P_COVER, P_FREE,
+    P_OLD, P_OLD_CPU, P_OLD_MIXED, P_SP_AT, P_SP_CPU, P_SP_RATE, P_SPREAD, P_HELD, P_LEN, P_PCP, P_FLUSH_END,
+    P_SIZE, STALE_BINS_US, W_T_SP, WALK_SIZE, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_RACE, _S_START,
+    _S_THP, kernel_inputs,
 )
 
 
@@ -71,6 +73,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
     pend_t = np.zeros(_MAX_PENDING_BATCHES)
     pend_n = np.zeros(_MAX_PENDING_BATCHES)
     st = np.zeros(P_SIZE)
+    w = np.zeros(WALK_SIZE)
     for i in range(n):
         P_i = P[i]
         o = out[i]
@@ -124,6 +127,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         reserve = 0.0
         st[:] = 0.0
         st[P_FLUSH_END] = -np.inf
+        st[P_SP_RATE] = -1.0 if one_cpu else 0.0      # one CPU: refilled tagged pages are a pool
         st[P_FREE] = start_free(wpromo, whigh, pcp_batch, draw_uniform(key, ctr, _S_START, i))
         pend_t[:] = 0.0
         pend_n[:] = 0.0
@@ -135,12 +139,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         while t < end:
             if not burst:
                 woke, t, swapped, reserve, pcp_count, cold_pages, thp_due, clock = quiet_phase(
-                    P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, t, end,
+                    P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, w, t, end,
                     swapped, reserve, pcp_count, cold_pages, thp_due, clock)
                 if not woke:
                     continue            # a release cut the phase, and kswapd sleeps on
                 burst, t, swapped, reserve, pcp_count, cold_pages, thp_due, clock = kswapd_wake(
-                    P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, t, end,
+                    P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, w, t, end,
                     swapped, reserve, pcp_count, cold_pages, thp_due, clock)
                 if not t < end:
                     break
@@ -207,6 +211,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # drain it through the step, and the step's freed pages only come at its end.
             rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
             old_frozen = True
+            sp_live = False
+            t_spread = -1.0
             clock0 = clock
             if one_cpu:
                 # the thread allocates from kswapd's own list through the step (see from_pcp)
@@ -219,9 +225,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # go to another CPU), only what promotions refused leave while below high
                 off = max(alloc - promote, 0.0)
                 old_frozen = not due[int(st[P_OLD_CPU])] < np.inf
+                sp_live = st[P_SPREAD] > 0 and due[int(st[P_SP_CPU])] < np.inf
+                walk_start(w, st[P_COVER], st[P_BUDDY], st[P_BUDDY_GAP], st[P_SP_AT] if sp_live else np.inf)
                 allowed, refilled, thp_taken, t_buddy, thp_due, clock = refill_events(
                     key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp, 0.0) / (num_cpus - 1.0),
-                    off / (num_cpus - 1.0), thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock)
+                    off / (num_cpus - 1.0), thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock, w)
+                t_spread = w[W_T_SP]
             # small-folio allocations as a fluid, THP promotions as the lumps drawn
             take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
             cold_pages += draw_poisson(key, ctr, _S_COLD, i,
@@ -240,12 +249,13 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 small_speed = max(take - thp_taken, 0.0) / span / (num_cpus - 1.0)
                 refills = refill_rate_now(due, clock, small_speed, pcp_batch)
                 old_rate = old_list_rate(st, old_frozen, small_speed)
+                st[P_SP_RATE] = spread_rate_now(st, clock, small_speed) if sp_live else 0.0
             # kswapd's first flush, once done, retires what is pending: the first dirty one,
             # or migrate_pages_batch()'s; a thread can only pay it before then
             fw_s = flush_wait * 1e-9
             t_k = fw_s if n_before > 0 else ((n_before + 1.0) * fw_s if after else np.inf)
             first, kind, own_rate = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills,
-                                            old_rate, t_buddy)
+                                            old_rate, t_buddy, t_spread)
             eaten = refills * pcp_batch * min(first, span)     # of the clean pages over the tagged ones
             need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu,
                                                                 old_rate, pcp_batch, eaten)
@@ -361,7 +371,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 if n_before > 0 or not owed_before:
                     a = n_before * fw_s
                     first2, kind2, own2 = trigger(P_i, st, span - a, one_cpu, hold, key, ctr, i, take / span, refills,
-                                                  old_rate)
+                                                  old_rate, -1.0, max(t_spread - a, 0.0) if t_spread >= 0 else -1.0)
                     paid = kind2 != _K_NONE
                     if paid:
                         held_for = a + first2 + fw_s
@@ -377,8 +387,16 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
 
             # other CPUs' refills (and THP promotions) through the step ate the buddy head as
             # it was before the step's spills
-            eat_buddy(st, 0.0 if one_cpu else refilled + thp_taken, refilled / max(refilled + thp_taken, 1e-12),
-                      take / span, num_cpus, pcp_batch, span)
+            if one_cpu:
+                eat_buddy(st, 0.0, 1.0, take / span, num_cpus, pcp_batch, span)
+            else:
+                # the tagged pages they took went onto a list (unless a flush made them
+                # harmless), and its thread popped what it reached
+                if st[P_BUDDY] > 0:
+                    spread_onto_list(st, w, pcp_batch)
+                if due[int(st[P_SP_CPU])] < np.inf:
+                    pop_spread(st, clock)
+                eat_buddy_head(st, refilled + thp_taken)
 
             # With one CPU the thread's allocations through the step pop kswapd's pcp list,
             # its earlier freed pages (a pending one would have made the thread flush above)
@@ -414,11 +432,16 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             spilled_pend = min((spilled - from_ahead) * st[P_PCP] / mixed, st[P_PCP]) if mixed > 0 else 0.0
             st[P_AHEAD] -= from_ahead
             spilled_clean = spilled - spilled_pend
-            if spilled_pend > 0:
-                st[P_COVER] = 0.0
-            elif st[P_BUDDY] > 0:
-                st[P_COVER] += spilled_clean
-            st[P_BUDDY] += spilled_pend
+            if not one_cpu:
+                spill_tags(st, spilled, spilled_pend, spilled - from_ahead)
+            else:
+                # (one CPU: its thread takes the spilled pages back a batch at a time, the
+                # tagged ones together on top)
+                if spilled_pend > 0:
+                    st[P_COVER] = 0.0
+                elif st[P_BUDDY] > 0:
+                    st[P_COVER] += spilled_clean
+                st[P_BUDDY] += spilled_pend
             st[P_PCP] -= spilled_pend
             pcp_count -= spilled
             if one_cpu:

@@ -22,9 +22,10 @@ from .rng import draw_binomial, draw_exponential, draw_uniform
 from .flush_layout import (  # compiled in as constants
     I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
     O_HELD_PEAK, O_HELD_S, O_PEND_PEAK, O_PEND_S, O_REFAULTED, O_REMOTE, O_STALE_PAGES, O_STALE_S, O_TARGETS,
-    O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD, P_PCP,
-    P_FLUSH_END, P_OLD_MIXED, P_SPREAD, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST, _S_RO,
-    _S_SPREAD, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
+    O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_BUDDY_GAP, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD,
+    P_PCP, P_FLUSH_END, P_OLD_MIXED, P_SP_AT, P_SP_CPU, P_SP_GAP, P_SP_RATE, P_SPREAD, W_HIT_CLEAN, W_HIT_CLOCK,
+    W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST,
+    _S_RO, _S_SPREAD, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
 )
 
 
@@ -88,7 +89,8 @@ def pending_pages(st, pend_n):
 
 
 @njit(cache=True)
-def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate, old_rate, t_buddy=-1.0):
+def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate, old_rate, t_buddy=-1.0,
+            t_spread=-1.0):
     """Time to the first event that forces the pending flush, its kind (_K_*), and the rate
     at which the flushing thread's own CPU would take tagged pages itself.
 
@@ -97,7 +99,10 @@ def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate
     allocates, popping the pending pages kswapd freed there; `old_rate`: allocations that
     take a pending page left on an earlier kswapd CPU's list (see `old_tag_rate`);
     `t_buddy`, when not negative, the time of the refill that reaches a pending page on
-    the buddy list (see `refill_events`), instead of one drawn at `refill_rate`. A write
+    the buddy list (see `refill_events`), instead of one drawn at `refill_rate`;
+    `t_spread`, when not negative, the time the list a refill filled with tagged pages
+    pops the first of them (the lists' clock reaching P_SP_AT), instead of a pop drawn
+    from the pool at `spread_pop_rate` (one CPU). A write
     fault or memory failure needs only a deferral pending, not a tagged free page: a
     batch is pending while kswapd copies it, before its pages are freed.
 
@@ -124,7 +129,11 @@ def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate
     # a pop of a tagged page on a list a refill filled (their count decays as they are
     # popped, so the hazard is inverted through the decay: see `spread_pop_rate`)
     e = -np.log(draw_uniform(key, ctr, _S_SPREAD, i))
-    if not hold and e < st[P_SPREAD]:
+    if t_spread >= 0:
+        if not hold and st[P_SPREAD] > 0 and t_spread < t_alloc:
+            t_alloc = t_spread
+            own_rate = per_cpu_alloc
+    elif not hold and e < st[P_SPREAD]:
         k = spread_pop_rate(1.0, alloc, num_cpus, P_i[I_PCP_BATCH])
         e = -np.log(1.0 - e / st[P_SPREAD]) / max(k, 1e-300)
         if e < t_alloc:
@@ -174,11 +183,92 @@ def eat_buddy(st, eaten, small_share, alloc, num_cpus, batch, span_s):
     cover = st[P_COVER]
     st[P_COVER] = max(cover - eaten, 0.0)
     moved = min(max(eaten - cover, 0.0), st[P_BUDDY])
+    st[P_BUDDY] -= moved
     if moved > 0:
-        st[P_BUDDY] -= moved
         # those pages were reached about when the refills took the middle of them
         at_s = (cover + 0.5 * moved) / eaten * span_s
         st[P_SPREAD] += moved * small_share * np.exp(-k * (span_s - at_s))
+
+
+@njit(cache=True)
+def eat_buddy_head(st, eaten):
+    """`eaten` pages left the buddy head, where P_BUDDY tagged pages lie P_BUDDY_GAP apart,
+    the first P_COVER down (with one CPU, together: `eat_buddy`). Returns the tagged
+    pages taken."""
+    cover = st[P_COVER]
+    if not st[P_BUDDY] > 0 or eaten <= cover:
+        st[P_COVER] = max(cover - eaten, 0.0)
+        return 0.0
+    gap = max(st[P_BUDDY_GAP], 1.0)
+    took = min(np.floor((eaten - 1.0 - cover) / gap) + 1.0, st[P_BUDDY])
+    st[P_BUDDY] -= took
+    st[P_COVER] = cover + took * gap - eaten if st[P_BUDDY] > 0 else 0.0
+    return took
+
+
+@njit(cache=True)
+def spread_onto_list(st, w, batch):
+    """The refill a walk found taking tagged pages off the buddy head (see `walk_start`)
+    puts them on its list, under the clean pages it took first: that list's thread pops
+    the first of them once it has popped those, and the next ones as far apart as they
+    lay on the buddy list (its clock covers the batch from the refill to its next
+    run-out). Tagged pages already on a list stay there, counted with these and popped
+    from the earlier of the two (kept while nothing is pending: a pending deferral's flush
+    would have retired them all)."""
+    if w[W_HIT_J] < 0 or not w[W_HIT_TAGS] > 0:
+        return
+    per_page = max(w[W_HIT_DUE] - w[W_HIT_CLOCK], 1e-9) / batch      # the list's clock a page
+    gap = w[W_HIT_GAP] * per_page
+    at = w[W_HIT_CLOCK] + (w[W_HIT_CLEAN] + 1.0) * per_page
+    if st[P_SPREAD] > 0:
+        st[P_SP_AT] = min(st[P_SP_AT], at)
+    else:
+        st[P_SP_CPU] = w[W_HIT_J]
+        st[P_SP_AT] = at
+        st[P_SP_GAP] = gap
+    st[P_SPREAD] += w[W_HIT_TAGS]
+
+
+@njit(cache=True)
+def pop_spread(st, clock):
+    """The spread list's thread popped its head up to `clock`: the tagged pages it reached
+    went (harmlessly, while nothing is pending, or the trigger would have fired)."""
+    if not st[P_SPREAD] > 0 or clock < st[P_SP_AT]:
+        return
+    k = np.floor((clock - st[P_SP_AT]) / st[P_SP_GAP]) + 1.0
+    st[P_SPREAD] = max(st[P_SPREAD] - k, 0.0)
+    st[P_SP_AT] += k * st[P_SP_GAP]
+
+
+@njit(cache=True)
+def spread_rate_now(st, clock, speed):
+    """Pops per second of the spread list's tagged pages, at `clock`: once its head has
+    reached them, its thread's rate over the pages between two of them; none before."""
+    if not st[P_SPREAD] > 0 or st[P_SP_AT] - clock > st[P_SP_GAP]:
+        return 0.0
+    return speed / max(st[P_SP_GAP], 1.0)
+
+
+@njit(cache=True)
+def spill_tags(st, spilled, tagged, mixed):
+    """kswapd's list spilled `spilled` pages onto the buddy head: `tagged` of them among the
+    `mixed` it spilled last (the newest, now on top), the rest clean and older. The tags lie
+    as if at random among those (the k-th k/(tagged+1) of the way down), and earlier tags
+    stay below the whole spill: P_COVER down to the first, P_BUDDY_GAP apart on average.
+    (In the reference's evict_high a refilled list holds its tagged pages under 12.9 clean
+    ones at a deferral.)"""
+    if tagged > 0:
+        step = mixed / (tagged + 1.0)
+        first = step
+        last = tagged * step
+        if st[P_BUDDY] > 0:
+            last = spilled + st[P_COVER] + max(st[P_BUDDY] - 1.0, 0.0) * st[P_BUDDY_GAP]
+        total = st[P_BUDDY] + tagged
+        st[P_BUDDY_GAP] = max((last - first) / max(total - 1.0, 1.0), 1.0)
+        st[P_COVER] = first
+        st[P_BUDDY] = total
+    elif st[P_BUDDY] > 0:
+        st[P_COVER] += spilled
 
 
 @njit(cache=True)
@@ -186,14 +276,14 @@ def tagged_alloc_rate(st, hold, alloc, refills, num_cpus, own_cpu_runs, old_rate
     """Allocations per second that take a free page carrying the live generation: the
     thread of an old kswapd CPU popping its pcp list's head (or of kswapd's CPU, when it
     runs there too, or of a CPU whose list a refill filled with tagged pages), or a pcp
-    refill from the buddy head once refills have eaten the clean pages over it
-    (`cover_eaten` of them so far) (the rates `trigger` draws from; migrc_hold frees
-    nothing)."""
+    refill from the buddy head that reaches it, once refills have eaten the clean pages
+    over it to less than a batch (`cover_eaten` of them so far) (the rates `trigger` draws
+    from; migrc_hold frees nothing)."""
     if hold:
         return 0.0
     spread, old, own = list_pop_rates(st, alloc, num_cpus, own_cpu_runs, old_rate, batch)
     r = spread + old + own
-    if st[P_BUDDY] > 0 and st[P_COVER] <= cover_eaten:
+    if st[P_BUDDY] > 0 and st[P_COVER] < cover_eaten + batch:      # a refill takes a whole batch
         r += refills
     return r
 
@@ -202,7 +292,7 @@ def tagged_alloc_rate(st, hold, alloc, refills, num_cpus, own_cpu_runs, old_rate
 def list_pop_rates(st, alloc, num_cpus, own_cpu_runs, old_rate, batch):
     """Pops per second of tagged pages off pcp lists, by the list they lie on: lists a
     refill filled, old kswapd CPUs' lists, and kswapd's own (when its CPU's thread runs)."""
-    spread = spread_pop_rate(st[P_SPREAD], alloc, num_cpus, batch)
+    spread = st[P_SP_RATE] if st[P_SP_RATE] >= 0 else spread_pop_rate(st[P_SPREAD], alloc, num_cpus, batch)
     old = old_rate if st[P_OLD] > 0 else 0.0
     own = alloc / num_cpus if (own_cpu_runs and st[P_PCP] > 0) else 0.0
     return spread, old, own
@@ -389,8 +479,9 @@ def old_list_rate(st, frozen, speed):
 @njit(cache=True)
 def pop_tags(st, tags, mixed, pages):
     """A list's thread popped `pages` off its head, where `st[tags]` tagged pages lie among
-    `st[mixed]` (`tags`, `mixed`: slots of the state vector): they go in proportion (harmlessly, while no deferral waits on their
-    generation, or the trigger would have fired), all of them once it is through."""
+    `st[mixed]` (`tags`, `mixed`: slots of the state vector): they go in proportion
+    (harmlessly, while no deferral waits on their generation, or the trigger would have
+    fired), all of them once it is through."""
     if not st[tags] > 0 or not pages > 0:
         return
     left = max(st[mixed] - pages, 0.0)

@@ -32,7 +32,60 @@ import numpy as np
 from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 from .rng import draw_gamma, draw_uniform
-from .flush_layout import _S_CLOCK
+from .flush_layout import (
+    W_COVER, W_GAP, W_HIT_CLEAN, W_HIT_CLOCK, W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, W_SP_AT, W_T_SP, W_TAGS,
+    _S_CLOCK,
+)
+
+
+
+
+@njit(cache=True)
+def walk_start(w, cover, tags, gap, sp_at):
+    """A walk's record: on the buddy list's head, `tags` tagged pages `gap` pages apart, the
+    first `cover` pages down; and `sp_at`, the clock at which a list's thread pops the first
+    tagged page a refill put there (inf if none). The walk fills in when the clock reached
+    `sp_at` (W_T_SP, inf if it did not), and the first refill that took some of the tags:
+    its list, the clock, the clean pages over them in it, when that list runs empty next,
+    and the tags (W_HIT_J < 0: none)."""
+    w[W_COVER] = cover
+    w[W_TAGS] = tags
+    w[W_GAP] = max(gap, 1.0)
+    w[W_SP_AT] = sp_at
+    w[W_T_SP] = np.inf
+    w[W_HIT_J] = -1.0
+    w[W_HIT_CLOCK] = 0.0
+    w[W_HIT_CLEAN] = 0.0
+    w[W_HIT_DUE] = 0.0
+    w[W_HIT_TAGS] = 0.0
+    w[W_HIT_GAP] = 1.0
+
+
+@njit(cache=True)
+def _passes(w, tt, clock0, clock1, speed):
+    """The clock ran from clock0 (at time tt) to clock1 at `speed`."""
+    if w[W_T_SP] == np.inf and clock0 < w[W_SP_AT] <= clock1 and speed > 0:
+        w[W_T_SP] = tt + (w[W_SP_AT] - clock0) / speed
+
+
+@njit(cache=True)
+def _takes(w, j, clock, taken_before, size, due_j):
+    """List `j` refilled `size` pages (j < 0: a THP promotion took them) from the buddy head,
+    where `taken_before` pages had gone since the walk began: it takes the tags among them."""
+    depth = w[W_COVER] - taken_before          # of the next tagged page, in this refill
+    if w[W_TAGS] > 0 and depth < size:
+        took = min(np.floor((size - 1.0 - max(depth, 0.0)) / w[W_GAP]) + 1.0, w[W_TAGS])
+        w[W_TAGS] -= took
+        w[W_COVER] += took * w[W_GAP]
+        if j >= 0:
+            if w[W_HIT_J] < 0:
+                w[W_HIT_J] = j
+                w[W_HIT_CLOCK] = clock
+                w[W_HIT_CLEAN] = max(depth, 0.0)
+                w[W_HIT_DUE] = due_j
+                w[W_HIT_GAP] = w[W_GAP]
+            # (tags a later refill takes, past a batch, are kept with the first list's)
+            w[W_HIT_TAGS] += took
 
 
 @njit(cache=True)
@@ -85,7 +138,7 @@ def refill_rate_now(due, clock, speed, batch):
 
 
 @njit(cache=True)
-def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_gap, batch, cover, due, clock):
+def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_gap, batch, cover, due, clock, w):
     """Pcp refills from buddy, and THP promotions, through one kswapd step.
 
     NR_FREE_PAGES falls a whole pcp batch at a refill, so it sits below the high
@@ -98,7 +151,7 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
     allowed, the pages refilled, the THP pages promoted, when the first allocation
     reached past the `cover` clean pages on the buddy list's head (inf if none did: it
     takes a pending page there), when the next THP hint fault is due after the step's
-    end, and the clock at the step's end.
+    end, and the clock at the step's end; and fills in the walk's record `w`.
     """
     allowed = 0.0
     tt = 0.0
@@ -116,17 +169,21 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
         if on:
             allowed += min(dt, span_s - tt)
         if tt + dt >= span_s:
+            _passes(w, tt, clock, clock + speed * (span_s - tt), speed)
             return allowed, refilled, thp_taken, t_reach, thp_due - span_s, clock + speed * (span_s - tt)
+        _passes(w, tt, clock, clock + speed * dt, speed)
         tt += dt
         if big:
             clock += speed * dt
             thp_due += thp_gap
             if on:
+                _takes(w, -1, clock, refilled + thp_taken, 512.0, 0.0)
                 b -= 512.0
                 thp_taken += 512.0
         else:
             clock = due[j]
             due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)
+            _takes(w, j, clock, refilled + thp_taken, batch, due[j])
             b -= batch
             refilled += batch
         if refilled + thp_taken > cover and t_reach == np.inf:
@@ -134,7 +191,7 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
 
 
 @njit(cache=True)
-def quiet_refills(key, ctr, i, free, wake_at, speed, thp_due, thp_gap, batch, cover, due, clock, limit_s):
+def quiet_refills(key, ctr, i, free, wake_at, speed, thp_due, thp_gap, batch, cover, due, clock, limit_s, w):
     """A quiet phase, event by event, until free memory is below `wake_at` (or `limit_s`).
 
     Each CPU allocates small pages at `speed` pages/s and refills its list on the clock,
@@ -145,8 +202,9 @@ def quiet_refills(key, ctr, i, free, wake_at, speed, thp_due, thp_gap, batch, co
     lands deeper than the mean drain would put it.
     Returns (a THP promotion woke kswapd, the phase's span, its THP promotions, free memory
     after the waking allocation, the clock at the phase's end, when refills first reached
-    past the `cover` clean pages on the buddy head (inf if never), the pages refilled).
-    A phase that reaches `limit_s` first ends there, kswapd still asleep."""
+    past the `cover` clean pages on the buddy head (inf if never), the pages refilled), and
+    fills in the walk's record `w`. A phase that reaches `limit_s` first ends there,
+    kswapd still asleep."""
     b = free
     tt = 0.0
     k = 0.0
@@ -157,18 +215,23 @@ def quiet_refills(key, ctr, i, free, wake_at, speed, thp_due, thp_gap, batch, co
         a = thp_due + k * thp_gap if k > 0 else thp_due     # (0 * inf is nan)
         if min(a - tt, dt) >= limit_s - tt:
             if speed > 0 and limit_s < np.inf:
+                _passes(w, tt, clock, clock + speed * (limit_s - tt), speed)
                 clock += speed * (limit_s - tt)
             return False, limit_s, k, b, clock, t_reach, refilled
         if a - tt <= dt:
+            _passes(w, tt, clock, clock + speed * (a - tt), speed)
             clock += speed * (a - tt)
             tt = a
+            _takes(w, -1, clock, refilled + 512.0 * k, 512.0, 0.0)
             k += 1.0
             b -= 512.0
             by_thp = True
         else:
+            _passes(w, tt, clock, due[j], speed)
             tt += dt
             clock = due[j]
             due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)
+            _takes(w, j, clock, refilled + 512.0 * k, batch, due[j])
             b -= batch
             refilled += batch
             by_thp = False

@@ -14,22 +14,24 @@ import numpy as np
 from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 from .rng import draw_poisson, draw_uniform
-from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events
+from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events, walk_start
 from .flush_events import (
-    add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, in_window, integrate, mean_alloc,
+    add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, eat_buddy_head, in_window, integrate, mean_alloc,
     old_list_rate, old_tag_rate, onto_list, pop_tags, quiet_fixed_point, refill_rate, reserve_rate, retire,
-    spill_pages, tagged_alloc_rate, thp_hint_faults, thp_in_window, thread_flush, trigger,
+    pop_spread, spill_pages, spread_onto_list, spread_rate_now, tagged_alloc_rate, thp_hint_faults, thp_in_window,
+    thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_COLD_PROMOTE, I_COLD_SHARE, I_FLUSH_WAIT, I_MF, I_MIGRATING, I_NUM_CPUS, I_PCP_BATCH, I_PCP_HIGH,
     I_PROMOTE, I_REFAULT_LAM, I_WHIGH, I_WMIN, I_WPROMO, I_WRITE, O_KSWAPD_WAIT, O_PROMOTED, O_T_RECLAIM, P_AHEAD,
-    P_COVER, P_FREE, P_HELD, P_K_MIXED, P_KCPU, P_OLD, P_OLD_CPU, P_OLD_MIXED, P_PCP, _K_NONE, _S_CLOCK, _S_COLD,
+    P_COVER, P_FREE, P_HELD, P_K_MIXED, P_KCPU, P_OLD, P_OLD_CPU, P_OLD_MIXED, P_PCP, P_SP_AT, P_SP_CPU,
+    P_SP_RATE, P_BUDDY, P_BUDDY_GAP, P_SPREAD, W_T_SP, _K_NONE, _S_CLOCK, _S_COLD,
     _S_PCP,
 )
 
 
 @njit(cache=True)
-def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, t, end,
+def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, w, t, end,
                 swapped, reserve, pcp_count, cold_pages, thp_due, clock):
     """One quiet phase of lane `i`, from free memory `st[P_FREE]` at time `t` to kswapd's
     wake (or to a migrc_hold release that leaves free memory at or above high, so that
@@ -78,11 +80,14 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         # length, and migrc_hold's stale windows, which last a phase, 22% short at their p99.)
         # Refaults slow down as the swap pool drains over the phase: walked at the starting
         # rate, then again from the same draws at the mean rate over the span found.
+        # (a list a refill filled with tagged pages pops them when the clock reaches P_SP_AT)
+        sp_at = st[P_SP_AT] if st[P_SPREAD] > 0 else np.inf
         for it in range(2):
             speed = max(alloc - thp, 0.0) / num_cpus
+            walk_start(w, st[P_COVER], st[P_BUDDY], st[P_BUDDY_GAP], sp_at)
             _, span, n_thp, after, clock, t_reach, refilled = quiet_refills(
                 key, ctr, i, st[P_FREE], wake_at, speed, thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock0,
-                end - t + 1e-9)
+                end - t + 1e-9, w)
             if lam <= 0 or it == 1:
                 break
             alloc = mean_alloc(base_alloc, swapped, lam, span)
@@ -92,8 +97,10 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         t_buddy = t_reach
         refills = refilled / pcp_batch / max(span, 1e-12)
         old_rate = old_list_rate(st, False, speed)
+        st[P_SP_RATE] = spread_rate_now(st, clock0, speed)
         used = 0.0
-    first, kind, own_rate = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate, t_buddy)
+    first, kind, own_rate = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate, t_buddy,
+                                    -1.0 if one_cpu else w[W_T_SP])
     # migrc_hold: the flush frees the folios held, which NR_FREE_PAGES counted, onto
     # kswapd's last list, spilling past its high mark. The phase is cut there: if
     # free memory is now below high, kswapd wakes at the next allocation or refused
@@ -112,8 +119,9 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
             # the refills before it left it, on the phase's lattice of whole batches
             due[:] = saved
             ctr[_S_CLOCK, i] = c0
+            walk_start(w, st[P_COVER], st[P_BUDDY], st[P_BUDDY_GAP], sp_at)
             _, _, n_thp, after, clock, _, _ = quiet_refills(
-                key, ctr, i, st[P_FREE], wake_at, speed, thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock0, at)
+                key, ctr, i, st[P_FREE], wake_at, speed, thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock0, at, w)
             taken = st[P_FREE] - after
         span = at
     # others that need the flush while it runs wait for it (spin_wait_ns), not the
@@ -132,6 +140,11 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         # the threads of kswapd's last and earlier CPUs popped their lists' heads
         pop_tags(st, P_PCP, P_K_MIXED, clock - clock0)
         pop_tags(st, P_OLD, P_OLD_MIXED, clock - clock0)
+        # the phase's refills put the tagged pages they took on a list (unless a flush made
+        # them harmless), and the lists' threads popped what they reached
+        if st[P_BUDDY] > 0:
+            spread_onto_list(st, w, pcp_batch)
+        pop_spread(st, clock)
         spilled = onto_list(due, int(st[P_KCPU]), clock, released, pcp_high, pcp_batch)
     o[O_PROMOTED] += (promote - thp) * in_window(t, span, end)
     if n_thp > 0:
@@ -153,13 +166,15 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
     # the phase's refills took its pages from the buddy head: the clean ones over
     # any tagged pages there, then those (harmlessly, with nothing pending, or
     # the trigger above fired and retired them), which stay tagged on their lists
-    eat_buddy(st, taken, max(taken - 512.0 * n_thp, 0.0) / max(taken, 1e-12) if thp > 0 else 1.0, alloc,
-              num_cpus, pcp_batch, span)
+    if one_cpu:
+        eat_buddy(st, taken, 1.0, alloc, num_cpus, pcp_batch, span)
+    else:
+        eat_buddy_head(st, taken)
     return not (cut and st[P_FREE] >= whigh), t, swapped, reserve, pcp_count, cold_pages, thp_due, clock
 
 
 @njit(cache=True)
-def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, t, end, swapped,
+def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n, o, h, bins, due, w, t, end, swapped,
                 reserve, pcp_count, cold_pages, thp_due, clock):
     """kswapd wakes at the end of a quiet phase: under migrc_hold it first flushes and
     frees what it holds; then it runs on a CPU drawn at random, whose pcp list it finds
@@ -217,6 +232,8 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
         pcp_count = list_pages(due, k_cpu, clock)
         due[k_cpu] = np.inf       # its thread is preempted while kswapd runs there
         st[P_KCPU] = k_cpu
+        if k_cpu == st[P_SP_CPU]:
+            st[P_SPREAD] = 0.0      # (tagged pages under kswapd's frees there: not followed)
     burst = (st[P_FREE] < wpromo) & migrating
     if flushed_first and burst:
         # that flush is kswapd's first work: through its wait the others allocate
@@ -236,9 +253,10 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
             thp_due = thp_hint_faults(thp_due, thp_gap, span)[1]
         else:
             s_off = off / (num_cpus - 1.0)
+            walk_start(w, st[P_COVER], 0.0, 1.0, np.inf)
             _, refilled, _, _, thp_due, clock = refill_events(
                 key, ctr, i, span, st[P_FREE], np.inf, s_off, s_off, thp_due, thp_gap, pcp_batch, st[P_COVER], due,
-                clock)
+                clock, w)
             st[P_FREE] -= refilled
         cold_pages += max(cold_share * alloc * span - cold_promote * promote * span, 0.0)
         swapped = drain_swap(o, swapped, lam, t, span, end)

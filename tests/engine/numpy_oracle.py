@@ -71,6 +71,14 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     pcp_count = np.zeros(n)
     reserve = np.zeros(n)      # one CPU only: what kswapd left on the one list beyond its refill
     pcp_pend, old_pend, buddy_pend, buddy_cover, held, spread = (np.zeros(n) for _ in range(6))
+    # more than one CPU: the spread tags lie on list sp_cpu, popped from the clock sp_at every
+    # sp_gap; sp_rate their rate now (-1: one CPU, a pool); buddy_gap: pages between buddy tags
+    sp_cpu = np.zeros(n, dtype=np.int64)
+    sp_at, sp_gap, buddy_gap = np.zeros(n), np.zeros(n), np.zeros(n)
+    sp_rate = np.where(L["machine.num_cpus"] <= 1, -1.0, 0.0)
+    W = np.zeros((n, 11))       # the walks' records (the kernel's W_* slots)
+    (W_COVER, W_TAGS, W_GAP, W_SP_AT, W_T_SP, W_HIT_J, W_HIT_CLOCK, W_HIT_CLEAN, W_HIT_DUE, W_HIT_TAGS,
+     W_HIT_GAP) = range(11)
     ahead = np.zeros(n)     # clean pages on kswapd's list older than its oldest tagged one
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
@@ -151,7 +159,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         live = np.arange(_MAX_PENDING_BATCHES)[None, :] < pend_len[:, None]
         return (pend_n * live).sum(1)
 
-    def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate, old_rate, t_buddy=None):
+    def trigger_times(active, span_s, own_cpu_runs, per_cpu_alloc, refill_rate, old_rate, t_buddy=None, t_spread=None):
         """Time to the first event that forces the pending flush, which kind, and the rate at
         which the flushing thread's own CPU would take tagged pages (the kernel's trigger)."""
         has = active & (pend_len > 0)
@@ -170,8 +178,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         with np.errstate(all="ignore"):
             t_sp = -np.log(1.0 - e / spread) / np.maximum(spread_k(per_cpu_alloc * num_cpus), 1e-300)
         t_sp = np.where(hit_sp, t_sp, np.inf)
-        own_rate = np.where(t_sp < t_alloc, np.minimum(spread * spread_k(per_cpu_alloc * num_cpus), per_cpu_alloc),
-                            own_rate)
+        sp_own = np.minimum(spread * spread_k(per_cpu_alloc * num_cpus), per_cpu_alloc)
+        if t_spread is not None:        # lists as clocks: the clock reaches the first tagged page
+            listed = t_spread >= 0
+            t_sp = np.where(listed, np.where(has & nohold & (spread > 0), t_spread, np.inf), t_sp)
+            sp_own = np.where(listed, per_cpu_alloc, sp_own)
+        own_rate = np.where(t_sp < t_alloc, sp_own, own_rate)
         t_alloc = np.minimum(t_alloc, t_sp)
         drain_s = buddy_cover / np.maximum(f.pcp_batch * refill_rate, 1e-12)
         t_refill = drain_s + rnd.exponential(_S_TRIG2, refill_rate, has)
@@ -288,6 +300,83 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             dt = np.where((speed > 0) & np.isfinite(dj), (dj - clock) / np.where(speed > 0, speed, 1.0), np.inf)
         return j, dj, dt
 
+    def walk_start(mask, cover, tags, gap, at):
+        """The kernel's walk_start: a walk's record, lane by lane."""
+        for k, v in ((W_COVER, cover), (W_TAGS, tags), (W_GAP, np.maximum(gap, 1.0)), (W_SP_AT, at),
+                     (W_T_SP, np.inf), (W_HIT_J, -1.0), (W_HIT_CLOCK, 0.0), (W_HIT_CLEAN, 0.0), (W_HIT_DUE, 0.0),
+                     (W_HIT_TAGS, 0.0), (W_HIT_GAP, 1.0)):
+            W[:, k] = np.where(mask, v, W[:, k])
+
+    def walk_passes(mask, tt, c0, c1, speed):
+        """The kernel's _passes: the clock ran from c0 (at tt) to c1."""
+        hit = mask & np.isinf(W[:, W_T_SP]) & (c0 < W[:, W_SP_AT]) & (W[:, W_SP_AT] <= c1) & (speed > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            W[:, W_T_SP] = np.where(hit, tt + (W[:, W_SP_AT] - c0) / np.where(speed > 0, speed, 1.0), W[:, W_T_SP])
+
+    def walk_takes(mask, j, clock_at, taken_before, size, due_j):
+        """The kernel's _takes: list j (j < 0: a THP) took `size` pages off the buddy head."""
+        depth = W[:, W_COVER] - taken_before
+        go = mask & (W[:, W_TAGS] > 0) & (depth < size)
+        with np.errstate(invalid="ignore"):
+            took = np.minimum(np.floor((size - 1.0 - np.maximum(depth, 0.0)) / W[:, W_GAP]) + 1.0, W[:, W_TAGS])
+        took = np.where(go, took, 0.0)
+        W[:, W_TAGS] -= took
+        W[:, W_COVER] += took * W[:, W_GAP]
+        lst = go & (j >= 0)
+        first = lst & (W[:, W_HIT_J] < 0)
+        W[:, W_HIT_J] = np.where(first, j, W[:, W_HIT_J])
+        W[:, W_HIT_CLOCK] = np.where(first, clock_at, W[:, W_HIT_CLOCK])
+        W[:, W_HIT_CLEAN] = np.where(first, np.maximum(depth, 0.0), W[:, W_HIT_CLEAN])
+        W[:, W_HIT_DUE] = np.where(first, due_j, W[:, W_HIT_DUE])
+        W[:, W_HIT_GAP] = np.where(first, W[:, W_GAP], W[:, W_HIT_GAP])
+        W[:, W_HIT_TAGS] += np.where(lst, took, 0.0)
+
+    def spread_onto_list(mask):
+        """The kernel's spread_onto_list: the walk's tagged pages go onto its first list."""
+        go = mask & (W[:, W_HIT_J] >= 0) & (W[:, W_HIT_TAGS] > 0)
+        per_page = np.maximum(W[:, W_HIT_DUE] - W[:, W_HIT_CLOCK], 1e-9) / f.pcp_batch
+        at = W[:, W_HIT_CLOCK] + (W[:, W_HIT_CLEAN] + 1.0) * per_page
+        had = go & (spread > 0)
+        fresh = go & ~had
+        sp_at[:] = np.where(had, np.minimum(sp_at, at), np.where(fresh, at, sp_at))
+        sp_cpu[:] = np.where(fresh, W[:, W_HIT_J].astype(np.int64), sp_cpu)
+        sp_gap[:] = np.where(fresh, W[:, W_HIT_GAP] * per_page, sp_gap)
+        spread[:] = np.where(go, spread + W[:, W_HIT_TAGS], spread)
+
+    def pop_spread(mask):
+        """The kernel's pop_spread: the spread list's thread popped its head up to the clock."""
+        go = mask & (spread > 0) & (clock >= sp_at)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = np.floor((clock - sp_at) / np.where(go, sp_gap, 1.0)) + 1.0
+        spread[:] = np.where(go, np.maximum(spread - k, 0.0), spread)
+        sp_at[:] = np.where(go, sp_at + k * sp_gap, sp_at)
+
+    def spread_rate_now(at_clock, speed):
+        inside = (spread > 0) & ~(sp_at - at_clock > sp_gap)
+        return np.where(inside, speed / np.maximum(sp_gap, 1.0), 0.0)
+
+    def eat_buddy_head(mask, eaten):
+        """The kernel's eat_buddy_head: buddy tags buddy_gap apart, the first buddy_cover down."""
+        cover = buddy_cover.copy()
+        clean = mask & (~(buddy_pend > 0) | (eaten <= cover))
+        buddy_cover[:] = np.where(clean, np.maximum(cover - eaten, 0.0), buddy_cover)
+        go = mask & ~clean
+        gap = np.maximum(buddy_gap, 1.0)
+        took = np.where(go, np.minimum(np.floor((eaten - 1.0 - cover) / gap) + 1.0, buddy_pend), 0.0)
+        buddy_pend[:] = buddy_pend - took
+        buddy_cover[:] = np.where(go, np.where(buddy_pend > 0, cover + took * gap - eaten, 0.0), buddy_cover)
+
+    def spill_tags(mask, spilled, tagged, mixed):
+        """The kernel's spill_tags: kswapd's spill puts `tagged` pages among the top `mixed`."""
+        tg = mask & (tagged > 0)
+        step_p = mixed / (tagged + 1.0)
+        last = np.where(buddy_pend > 0, spilled + buddy_cover + np.maximum(buddy_pend - 1.0, 0.0) * buddy_gap,
+                        tagged * step_p)
+        total = buddy_pend + tagged
+        buddy_gap[:] = np.where(tg, np.maximum((last - step_p) / np.maximum(total - 1.0, 1.0), 1.0), buddy_gap)
+        buddy_cover[:] = np.where(tg, step_p, np.where(mask & (buddy_pend > 0), buddy_cover + spilled, buddy_cover))
+        buddy_pend[:] = np.where(tg, total, buddy_pend)
+
     def refill_events(active, span_s, s_on, s_off, whigh):
         # the kernel's refill_events (pcp_clocks), every lane's lists run in lock-step, THP
         # promotions on each lane's clock (thp_due, updated to after the step)
@@ -308,6 +397,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             cont = go & ~(tt + dt >= span_s)
             due_out = np.where(go & ~cont, due - span_s, due_out)
             took = cont & big
+            with np.errstate(invalid="ignore"):
+                walk_passes(go & ~cont, tt, clock, clock + speed * (span_s - tt), speed)
+                walk_passes(cont, tt, clock, clock + speed * dt, speed)
             with np.errstate(invalid="ignore"):     # (speed 0 and dt inf in lanes not taken)
                 clock = np.where(go & ~cont, clock + speed * (span_s - tt), np.where(took, clock + speed * dt, clock))
             tt = np.where(cont, tt + dt, tt)
@@ -316,6 +408,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             due_cpu[lanes, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
             due = np.where(took, due + thp_gap, due)
             promoted = took & on
+            walk_takes(promoted, -1, clock, refilled + thp_taken, 512.0, 0.0)
+            walk_takes(ran_out, j, clock, refilled + thp_taken, f.pcp_batch, due_cpu[lanes, j])
             b = np.where(promoted, b - 512.0, np.where(ran_out, b - f.pcp_batch, b))
             thp_taken = np.where(promoted, thp_taken + 512.0, thp_taken)
             refilled = np.where(ran_out, refilled + f.pcp_batch, refilled)
@@ -336,16 +430,22 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 a = np.where(k > 0, thp_due + k * thp_gap, thp_due)
             stop = go & (np.minimum(a - tt, dt) >= limit_s - tt)
             with np.errstate(invalid="ignore"):
-                clock = np.where(stop & (speed > 0) & np.isfinite(limit_s), clock + speed * (limit_s - tt), clock)
+                moves = stop & (speed > 0) & np.isfinite(limit_s)
+                walk_passes(moves, tt, clock, clock + speed * (limit_s - tt), speed)
+                clock = np.where(moves, clock + speed * (limit_s - tt), clock)
             span = np.where(stop, limit_s, span)
             go &= ~stop
             big = go & (a - tt <= dt)
             ran_out = go & ~big
             with np.errstate(invalid="ignore"):
+                walk_passes(big, tt, clock, clock + speed * (a - tt), speed)
+                walk_passes(ran_out, tt, clock, dj, speed)
                 clock = np.where(big, clock + speed * (a - tt), np.where(ran_out, dj, clock))
             tt = np.where(big, a, np.where(ran_out, tt + dt, tt))
+            walk_takes(big, -1, clock, refilled + 512.0 * k, 512.0, 0.0)
             k = np.where(big, k + 1.0, k)
             due_cpu[lanes, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
+            walk_takes(ran_out, j, clock, refilled + 512.0 * (k - big), f.pcp_batch, due_cpu[lanes, j])
             b = np.where(big, b - 512.0, np.where(ran_out, b - f.pcp_batch, b))
             refilled = np.where(ran_out, refilled + f.pcp_batch, refilled)
             t_reach = np.where(go & (refilled + 512.0 * k > buddy_cover) & np.isinf(t_reach), tt, t_reach)
@@ -437,9 +537,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
 
     def tagged_rate(per_cpu_alloc, refills, own_cpu_runs, old_rate, cover_eaten=0.0):
         """The kernel's tagged_alloc_rate."""
-        return np.where(hold, 0.0, spread * spread_k(per_cpu_alloc * num_cpus) + np.where(old_pend > 0, old_rate, 0.0)
+        sp = np.where(sp_rate >= 0, sp_rate, spread * spread_k(per_cpu_alloc * num_cpus))
+        return np.where(hold, 0.0, sp + np.where(old_pend > 0, old_rate, 0.0)
                         + np.where(own_cpu_runs & (pcp_pend > 0), per_cpu_alloc, 0.0)
-                        + np.where((buddy_pend > 0) & (buddy_cover <= cover_eaten), refills, 0.0))
+                        + np.where((buddy_pend > 0) & (buddy_cover < cover_eaten + f.pcp_batch), refills, 0.0))
 
     def spin_ns(need):
         # others that need a thread's flush while it runs wait the rest of it
@@ -504,6 +605,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             k_mixed = np.where(fro, np.where(pcp_pend > 0, np.maximum(pcp_count - ahead, pcp_pend), 0.0), k_mixed)
             saved, c0, clock0 = due_cpu.copy(), rnd.counters[_S_CLOCK].copy(), clock.copy()
             speed = np.where(multi, np.maximum(alloc - thp, 0.0) / num_cpus, 0.0)
+            sp_at_q = np.where(spread > 0, sp_at, np.inf)
+            walk_start(multi, buddy_cover, buddy_pend, buddy_gap, sp_at_q)
             _, span_w, n_thp, after, t_reach, refilled = quiet_refills(multi, speed, wake_at, end - t + 1e-9)
             again = multi & (lam > 0)            # refaults: walked again at the mean rate found
             alloc = np.where(again, mean_alloc(span_w), alloc)
@@ -511,8 +614,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             rnd.counters[_S_CLOCK][again] = c0[again]
             clock = np.where(again, clock0, clock)
             speed = np.where(multi, np.maximum(alloc - thp, 0.0) / num_cpus, 0.0)
+            walk_start(again, buddy_cover, buddy_pend, buddy_gap, sp_at_q)
             _, span2, k2, after2, t_reach2, refilled2 = quiet_refills(again, speed, wake_at, end - t + 1e-9)
-            span_w, n_thp, after = np.where(again, span2, span_w), np.where(again, k2, n_thp), np.where(again, after2, after)
+            span_w, n_thp = np.where(again, span2, span_w), np.where(again, k2, n_thp)
+            after = np.where(again, after2, after)
             t_reach, refilled = np.where(again, t_reach2, t_reach), np.where(again, refilled2, refilled)
 
             alloc = np.where(single, alloc1, alloc)
@@ -521,8 +626,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             taken = np.where(single, drop, np.where(multi, free - after, 0.0))
             refills_q = np.where(single, refill_rate(alloc, rr), refilled / f.pcp_batch / np.maximum(span, 1e-12))
             old_q = np.where(single, old_tag_rate(rr, reserve), old_list_rate(np.zeros(n, bool), speed))
+            sp_rate[:] = np.where(multi, spread_rate_now(clock0, speed), sp_rate)
             first, hit, by_alloc, by_write, by_mf, own_q = trigger_times(quiet, span, True, alloc / num_cpus, refills_q,
-                                                                         old_q, np.where(multi, t_reach, -1.0))
+                                                                         old_q, np.where(multi, t_reach, -1.0),
+                                                                         np.where(multi, W[:, W_T_SP], -1.0))
             # migrc_hold: the flush's release cuts the phase (a new one starts if free memory stays above high)
             cuts = quiet & hold & hit
             at = np.minimum(first + flush_wait * 1e-9, span)
@@ -534,6 +641,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             due_cpu[cut_m] = saved[cut_m]
             rnd.counters[_S_CLOCK][cut_m] = c0[cut_m]
             clock = np.where(cut_m, clock0, clock)
+            walk_start(cut_m, buddy_cover, buddy_pend, buddy_gap, sp_at_q)
             _, _, k3, after3, _, _ = quiet_refills(cut_m, speed, wake_at, np.where(cut_m, at, np.inf))
             n_thp = np.where(cut_m, k3, n_thp)
             taken = np.where(cut_m, free - after3, taken)
@@ -551,6 +659,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             # the threads of kswapd's last and earlier CPUs popped their lists' heads
             pop_tags(multi, pcp_pend, k_mixed, clock - clock0)
             pop_tags(multi, old_pend, old_mixed, clock - clock0)
+            spread_onto_list(multi & (buddy_pend > 0))
+            pop_spread(multi)
             spilled = spilled + onto_list(multi, released)
             tally.promoted += quiet * (promote - thp) * inside(np.where(quiet, span, 0.0))
             tally.promoted += 512.0 * thp_in_window(quiet, thp_due, n_thp)
@@ -563,8 +673,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             thp_due = np.where(quiet, thp_faults(thp_due, span)[1], thp_due)
             free = free + spilled - taken
             # the phase's refills ate the buddy head: clean pages over the tagged ones, then those
-            small_share = np.where(has_thp, np.maximum(taken - 512.0 * n_thp, 0.0) / np.maximum(taken, 1e-12), 1.0)
-            eat_buddy(quiet, taken, small_share, alloc, np.where(quiet, span, 0.0))
+            eat_buddy(single, taken, 1.0, alloc, np.where(single, span, 0.0))
+            eat_buddy_head(multi, taken)
             quiet = quiet & ~(cuts & (free >= f.wmark_high))        # kswapd sleeps on there
             # kswapd wakes; in migrc_hold it first flushes and frees what it holds
             if wakes is not None:       # (lane, free memory counting held folios, held) at each wake
@@ -597,6 +707,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             kcpu = np.where(multi, k_new, kcpu)
             pcp_count = np.where(multi, list_pages(kcpu), pcp_count)
             due_cpu[lanes, kcpu] = np.where(multi, np.inf, due_cpu[lanes, kcpu])
+            spread[:] = np.where(multi & (kcpu == sp_cpu), 0.0, spread)
             burst = np.where(quiet, free < f.wmark_promo, burst)
             burst &= f.migrating
             # migrc_hold: that flush is kswapd's first work; the others allocate on through it
@@ -610,6 +721,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 reserve = drain_reserve(lead1, reserve, served)
                 free = np.where(lead1, free - (off * span_l - served), free)
                 s_off = off / np.maximum(num_cpus - 1.0, 1.0)
+                walk_start(leadm, buddy_cover, 0.0, 1.0, np.inf)
                 _, refilled_l, _, _, due_l = refill_events(leadm, span_l, s_off, s_off, np.inf)
                 free = np.where(leadm, free - refilled_l, free)
                 cold_pages = np.where(lead, cold_pages + np.maximum(f.cold_list_share * alloc_l * span_l
@@ -673,8 +785,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         multi = step & ~one_cpu
         # the others' threads allocate on their lists' clocks (kswapd's CPU's faults go elsewhere)
         old_frozen = ~np.isfinite(due_cpu[lanes, old_cpu])
+        sp_live = multi & (spread > 0) & np.isfinite(due_cpu[lanes, sp_cpu])
         clock0 = clock.copy()
         others = np.maximum(num_cpus - 1.0, 1.0)
+        walk_start(multi, buddy_cover, buddy_pend, buddy_gap, np.where(sp_live, sp_at, np.inf))
         allowed_ev, refilled, thp_taken, t_buddy, due_after = refill_events(
             multi, span, np.maximum(alloc - thp, 0.0) / others, np.maximum(alloc - promote, 0.0) / others,
             f.wmark_high)
@@ -690,6 +804,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # the kernel's refill_rate_now: lists in their refill cycle run empty once a batch
         cycling = (due_cpu - clock[:, None] <= f.pcp_batch[:, None]).sum(1)
         refills = np.where(multi, cycling * small_speed / f.pcp_batch, refill_rate(step_alloc, rr))
+        sp_rate[:] = np.where(multi, np.where(sp_live, spread_rate_now(clock, small_speed), 0.0), sp_rate)
+        t_spread = np.where(multi, W[:, W_T_SP], -1.0)
 
         # events that fire for older pending pages while kswapd works
         # kswapd's first flush, once done, retires what is pending; a thread pays it only before
@@ -700,7 +816,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         old_rate = np.where(multi, old_list_rate(old_frozen, small_speed),
                             old_tag_rate(reserve_rate(small_rate, reserve), reserve))
         first, hit, by_alloc, by_write, by_mf, own_s = trigger_times(step, np.minimum(span, t_k), one_cpu,
-                                                                     step_alloc / num_cpus, refills, old_rate, t_buddy)
+                                                                     step_alloc / num_cpus, refills, old_rate, t_buddy,
+                                                                     t_spread)
         with np.errstate(invalid="ignore"):
             need = write_rate + mf_rate + tagged_rate(step_alloc / num_cpus, refills, one_cpu, old_rate,
                                                       refills * f.pcp_batch * np.minimum(first, span))
@@ -730,7 +847,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(raced & ~is_mf & ~is_wf, t, True, "alloc", alloc_path=np.ones(n), raced=True)
         # the racer's own CPU does not spin on its flush (the kernel's racer_own_rate)
         pcpu = step_alloc / num_cpus
-        sp = spread * spread_k(step_alloc)
+        sp = np.where(sp_rate >= 0, sp_rate, spread * spread_k(step_alloc))
         own_w = (sp * np.minimum(sp, pcpu) + np.where(old_pend > 0, old_rate * np.minimum(old_rate, pcpu), 0.0)
                  + np.where(one_cpu & (pcp_pend > 0), pcpu * pcpu, 0.0))
         racer_own = np.where(hold | (r_all <= 0), 0.0, own_w / np.maximum(r_all, 1e-300))
@@ -770,8 +887,9 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # a thread pays it while kswapd copies, unless older deferrals' trigger covered the step
         own = survive & ((n_before > 0) | ~owed_before)
         a = n_before * fw_s
-        first2, paid, by_alloc2, by_write2, by_mf2, own2 = trigger_times(own, span - a, one_cpu,
-                                                                         step_alloc / num_cpus, refills, old_rate)
+        first2, paid, by_alloc2, by_write2, by_mf2, own2 = trigger_times(
+            own, span - a, one_cpu, step_alloc / num_cpus, refills, old_rate, None,
+            np.where(t_spread >= 0, np.maximum(t_spread - a, 0.0), -1.0))
         released = released + thread_triggered_flush(a + first2, by_alloc2, by_write2, by_mf2, need - own2)
         ins = np.where(survive, inside(np.where(paid, a + first2 + fw_s, span)), 0.0)
         tally.pending_page_s += deferred_pages * ins
@@ -779,8 +897,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         deferred_pages = np.where(paid, 0.0, deferred_pages)
         tagged = np.where(now_retired & ~hold & ~raced, k_def, 0.0)
         # other CPUs' refills through the step ate the buddy head as it was before the step's spills
-        eat_buddy(step, np.where(multi, refilled + thp_taken, 0.0), refilled / np.maximum(refilled + thp_taken, 1e-12),
-                  step_alloc, span)
+        eat_buddy(step & one_cpu, 0.0, 1.0, step_alloc, span)
+        # more: the tagged pages the step's refills took go onto a list, popped as it reaches them
+        spread_onto_list(multi & (buddy_pend > 0))
+        pop_spread(multi & np.isfinite(due_cpu[lanes, sp_cpu]))
+        eat_buddy_head(multi, refilled + thp_taken)
         # with one CPU the thread's allocations through the step pop kswapd's earlier freed pages
         from_pcp = np.where(one_cpu & step, np.minimum(take, np.maximum(pcp_count - pcp_pend, 0.0)), 0.0)
         pcp_count = pcp_count - from_pcp
@@ -805,8 +926,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             spilled_pend = np.where(mixed > 0, np.minimum((spilled - from_ahead) * pcp_pend / mixed, pcp_pend), 0.0)
         ahead = ahead - from_ahead
         spilled_clean = spilled - spilled_pend
-        buddy_cover = np.where(spilled_pend > 0, 0.0, buddy_cover + spilled_clean * (buddy_pend > 0))
-        buddy_pend += spilled_pend
+        single = step & one_cpu
+        spill_tags(step & ~one_cpu, spilled, spilled_pend, spilled - from_ahead)
+        buddy_cover = np.where(single, np.where(spilled_pend > 0, 0.0, buddy_cover + spilled_clean * (buddy_pend > 0)),
+                               buddy_cover)
+        buddy_pend += np.where(single, spilled_pend, 0.0)
         pcp_pend -= spilled_pend
         pcp_count -= spilled
         # with one CPU, the thread's refills eat into the clean pages above the pending ones
