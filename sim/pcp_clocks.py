@@ -23,7 +23,9 @@ the CPUs that hold pages kswapd left on an earlier visit are particular lists,
 whose next run-out those pages push back, and a quiet phase ends on the refill
 that takes free memory below high: its length varies as the reference's, and
 consecutive phases anticorrelate (a long one drains lists that the next refills
-soon).
+soon). A walk also follows the tagged pages on the buddy head into the refill that
+takes them (`walk_start`): their list pops them once its clock has run through the
+clean pages over them.
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ from .flush_layout import (
     W_COVER, W_GAP, W_HIT_CLEAN, W_HIT_CLOCK, W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, W_SP_AT, W_T_SP, W_TAGS,
     _S_CLOCK,
 )
-
-
 
 
 @njit(cache=True)
