@@ -23,7 +23,7 @@ from .flush_layout import (  # compiled in as constants
     I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
     O_HELD_PEAK, O_HELD_S, O_PEND_PEAK, O_PEND_S, O_REFAULTED, O_REMOTE, O_STALE_PAGES, O_STALE_S, O_TARGETS,
     O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_BUDDY_GAP, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD,
-    P_PCP, P_FLUSH_END, P_OLD_MIXED, P_SP_AT, P_SP_CPU, P_SP_GAP, P_SP_RATE, P_SPREAD, W_HIT_CLEAN, W_HIT_CLOCK,
+    P_PCP, P_FLUSH_END, P_KCPU, P_OLD_MIXED, P_SP_AT, P_SP_CPU, P_SP_GAP, P_SP_RATE, P_SPREAD, W_HIT_CLEAN, W_HIT_CLOCK,
     W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST,
     _S_RO, _S_SPREAD, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
 )
@@ -487,6 +487,18 @@ def pop_tags(st, tags, mixed, pages):
     left = max(st[mixed] - pages, 0.0)
     st[tags] *= left / st[mixed] if st[mixed] > 0 else 0.0
     st[mixed] = left
+
+
+@njit(cache=True)
+def release_held(st, due, clock, pcp_count, released, one_cpu, pcp_high, batch):
+    """migrc_hold's released folios are freed onto kswapd's last list, which spills past its
+    high mark: with one CPU that is `pcp_count`, with more its clock (`onto_list`).
+    Returns (pcp_count, the pages spilled to buddy)."""
+    if one_cpu:
+        pcp_count += released
+        spilled = spill_pages(pcp_count, pcp_high, batch)
+        return pcp_count - spilled, spilled
+    return pcp_count, onto_list(due, int(st[P_KCPU]), clock, released, pcp_high, batch)
 
 
 @njit(cache=True)

@@ -17,8 +17,8 @@ from .rng import draw_poisson, draw_uniform
 from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events, walk_start
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, eat_buddy_head, in_window, integrate, mean_alloc,
-    old_list_rate, old_tag_rate, onto_list, pop_tags, quiet_fixed_point, refill_rate, reserve_rate, retire,
-    pop_spread, spill_pages, spread_onto_list, spread_rate_now, tagged_alloc_rate, thp_hint_faults, thp_in_window,
+    old_list_rate, old_tag_rate, pop_tags, quiet_fixed_point, refill_rate, release_held, reserve_rate, retire,
+    pop_spread, spread_onto_list, spread_rate_now, tagged_alloc_rate, thp_hint_faults, thp_in_window,
     thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
@@ -49,7 +49,7 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
     # engine's cycles ran ~2% long, and its flush counts ~2% short.
     wake_at = max(whigh, wmin + st[P_HELD]) if hold and st[P_HELD] > 0 else whigh
     drop = max(st[P_FREE] - wake_at, 0.0)
-    saved = due.copy()
+    saved = due            # (more than one CPU: the lists' clocks before the walk, below)
     c0 = ctr[_S_CLOCK, i]
     clock0 = clock
     speed = 0.0
@@ -71,11 +71,11 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
             due[k_cpu] = list_due(key, ctr, i, clock, pcp_count)
             # its tagged pages lie among those kswapd freed after the oldest of them
             st[P_K_MIXED] = max(pcp_count - st[P_AHEAD], st[P_PCP]) if st[P_PCP] > 0 else 0.0
-        saved[:] = due
+        saved = due.copy()
         c0 = ctr[_S_CLOCK, i]
         # Every CPU's thread allocates small pages on its list's clock until a refill (or a
         # THP promotion) takes free memory below where kswapd wakes: phases vary in length
-        # as the lists' cycles fall (CV 0.34 at the seed's sizes, the reference's 0.29-0.32),
+        # as the lists' cycles fall (CV 0.34 at the seed's sizes, the reference's 0.30-0.34),
         # and a long one is followed by a short one. (A fluid drain made every phase of one
         # length, and migrc_hold's stale windows, which last a phase, 22% short at their p99.)
         # Refaults slow down as the swap pool drains over the phase: walked at the starting
@@ -133,9 +133,6 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
     released = thread_flush(o, h, P_i, st, pend_t, pend_n, t, first, kind, bins, need)
     if one_cpu:
         reserve = drain_reserve(st, reserve, used)
-        pcp_count += released
-        spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
-        pcp_count -= spilled
     else:
         # the threads of kswapd's last and earlier CPUs popped their lists' heads
         pop_tags(st, P_PCP, P_K_MIXED, clock - clock0)
@@ -145,7 +142,7 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         if st[P_BUDDY] > 0:
             spread_onto_list(st, w, pcp_batch)
         pop_spread(st, clock)
-        spilled = onto_list(due, int(st[P_KCPU]), clock, released, pcp_high, pcp_batch)
+    pcp_count, spilled = release_held(st, due, clock, pcp_count, released, one_cpu, pcp_high, pcp_batch)
     o[O_PROMOTED] += (promote - thp) * in_window(t, span, end)
     if n_thp > 0:
         o[O_PROMOTED] += 512.0 * thp_in_window(t, thp_due, thp_gap, n_thp, end)
@@ -198,12 +195,7 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
             o[O_T_RECLAIM] += 1.0
         # freed onto the CPU kswapd held them on, spilling past its high mark
         released = retire(o, h, st, pend_t, pend_n, t + flush_wait * 1e-9, c, bins)
-        if one_cpu:
-            pcp_count += released
-            spilled = spill_pages(pcp_count, pcp_high, pcp_batch)
-            pcp_count -= spilled
-        else:
-            spilled = onto_list(due, int(st[P_KCPU]), clock, released, pcp_high, pcp_batch)
+        pcp_count, spilled = release_held(st, due, clock, pcp_count, released, one_cpu, pcp_high, pcp_batch)
         st[P_FREE] += spilled
     # pending pages stay on the old kswapd CPU's pcp list, among the pages kswapd freed
     # after the oldest of them (two old lists holding some are taken as one)

@@ -22,7 +22,9 @@ from sim.steady import Flows
 from sim.flush_layout import (  # noqa: E402
     _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_RO, _S_START, _S_THP,
     _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_SPREAD, _S_CLOCK,
-    STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s)
+    STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s,
+    W_COVER, W_GAP, W_HIT_CLEAN, W_HIT_CLOCK, W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, W_SP_AT, W_T_SP, W_TAGS,
+    WALK_SIZE)
 
 
 def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.ndarray, warmup_s: np.ndarray,
@@ -76,9 +78,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     sp_cpu = np.zeros(n, dtype=np.int64)
     sp_at, sp_gap, buddy_gap = np.zeros(n), np.zeros(n), np.zeros(n)
     sp_rate = np.where(L["machine.num_cpus"] <= 1, -1.0, 0.0)
-    W = np.zeros((n, 11))       # the walks' records (the kernel's W_* slots)
-    (W_COVER, W_TAGS, W_GAP, W_SP_AT, W_T_SP, W_HIT_J, W_HIT_CLOCK, W_HIT_CLEAN, W_HIT_DUE, W_HIT_TAGS,
-     W_HIT_GAP) = range(11)
+    W = np.zeros((n, WALK_SIZE))        # the walks' records (the kernel's W_* slots)
     ahead = np.zeros(n)     # clean pages on kswapd's list older than its oldest tagged one
     pend_t = np.zeros((n, _MAX_PENDING_BATCHES))
     pend_n = np.zeros((n, _MAX_PENDING_BATCHES))
