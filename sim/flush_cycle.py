@@ -46,7 +46,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_MF, I_WRITE, O_ALLOC_WAIT, O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE,
     FlushTally, I_ALLOC, I_COPY_NS, I_EVICT, I_FLUSH_WAIT, I_LRU, I_MIGRATE_NS, I_NUM_CPUS,
     I_PCP_BATCH, I_PCP_HIGH, I_PROMOTE, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE, I_RO_COLD, I_RO_HOT,
-    I_THP_ALLOC, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
+    I_THP_ALLOC, I_WAVE, PROFILE_BINS, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, P_AHEAD, P_BUDDY, P_BUDDY_GAP, P_COVER, P_FREE,
     P_OLD, P_OLD_CPU, P_OLD_MIXED, P_SP_AT, P_SP_CPU, P_SP_RATE, P_SPREAD, P_HELD, P_LEN, P_PCP, P_FLUSH_END,
@@ -104,6 +104,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         # THP promotions: 512-page lumps from buddy that no pcp list serves (the fluid
         # one-CPU path keeps them among the rest)
         thp = 0.0 if one_cpu else P_i[I_THP_ALLOC]
+        wave = P_i[I_WAVE:I_WAVE + PROFILE_BINS]      # small promotions between THP hint faults
 
         t = -warmup
         burst = False
@@ -129,6 +130,16 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
         st[P_FLUSH_END] = -np.inf
         st[P_SP_RATE] = -1.0 if one_cpu else 0.0      # one CPU: refilled tagged pages are a pool
         st[P_FREE] = start_free(wpromo, whigh, pcp_batch, draw_uniform(key, ctr, _S_START, i))
+        if thp > 0:
+            # The reference fills the fast node folio by folio up to that level: where the
+            # folio that does not fit is a THP (their share of the pages), it starts up to
+            # 511 pages higher, off the lattice of whole batches free memory then moves on
+            # (so a phase that ends on a spill stops anywhere up to a batch past promo,
+            # not at promo itself, and needs a refill more to wake kswapd as often)
+            u_thp_start = draw_uniform(key, ctr, _S_START, i)
+            lump = np.floor(draw_uniform(key, ctr, _S_START, i) * 512.0)
+            if u_thp_start * promote < thp:
+                st[P_FREE] += lump
         pend_t[:] = 0.0
         pend_n[:] = 0.0
         # every CPU's pcp list, each part-way through its refill cycle (pcp_clocks)
@@ -229,7 +240,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 walk_start(w, st[P_COVER], st[P_BUDDY], st[P_BUDDY_GAP], st[P_SP_AT] if sp_live else np.inf)
                 allowed, refilled, thp_taken, t_buddy, thp_due, clock = refill_events(
                     key, ctr, i, span, st[P_FREE], whigh, max(alloc - thp, 0.0) / (num_cpus - 1.0),
-                    off / (num_cpus - 1.0), thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock, w)
+                    off / (num_cpus - 1.0), thp_due, thp_gap, wave, pcp_batch, st[P_COVER], due, clock, w)
                 t_spread = w[W_T_SP]
             # small-folio allocations as a fluid, THP promotions as the lumps drawn
             take = (alloc - thp) * span - (promote - thp) * (span - allowed) + thp_taken
@@ -254,10 +265,12 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # or migrate_pages_batch()'s; a thread can only pay it before then
             fw_s = flush_wait * 1e-9
             t_k = fw_s if n_before > 0 else ((n_before + 1.0) * fw_s if after else np.inf)
-            first, kind, own_rate = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, take / span, refills,
+            # pcp lists serve the small allocations only: THP promotions take from buddy
+            small_rate = (take - thp_taken) / span
+            first, kind, own_rate = trigger(P_i, st, min(span, t_k), one_cpu, hold, key, ctr, i, small_rate, refills,
                                             old_rate, t_buddy, t_spread)
             eaten = refills * pcp_batch * min(first, span)     # of the clean pages over the tagged ones
-            need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu,
+            need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, small_rate, refills, num_cpus, one_cpu,
                                                                 old_rate, pcp_batch, eaten)
             c = (t >= 0) & (t < end)
             integrate(o, st, pend_n, t, min(first + fw_s, t_k, span), end)
@@ -285,7 +298,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # earlier flushes retired, which this deferral reuses (check_migrc_flush()).
             r_mf = P_i[I_MF]
             r_wf = r_mf + P_i[I_WRITE]
-            r_all = r_wf + tagged_alloc_rate(st, hold, take / span, refills, num_cpus, one_cpu, old_rate, pcp_batch)
+            r_all = r_wf + tagged_alloc_rate(st, hold, small_rate, refills, num_cpus, one_cpu, old_rate, pcp_batch)
             p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
             u_race = draw_uniform(key, ctr, _S_RACE, i)
             raced = now_retired & (u_race < p_race)
@@ -295,8 +308,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 add_flush(o, P_i, c)
                 if c:
                     # its spinners are the others that need the generation, not its own CPU
-                    o[O_THREAD_WAIT] += flush_wait + spin_wait_ns(
-                        P_i, r_all - racer_own_rate(st, hold, take / span, num_cpus, one_cpu, old_rate, pcp_batch, r_all))
+                    own = racer_own_rate(st, hold, small_rate, num_cpus, one_cpu, old_rate, pcp_batch, r_all)
+                    o[O_THREAD_WAIT] += flush_wait + spin_wait_ns(P_i, r_all - own)
                     if u_race * r_all < p_race * r_mf:
                         o[O_T_MF] += 1.0
                     elif u_race * r_all < p_race * r_wf:
@@ -370,7 +383,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 paid = False
                 if n_before > 0 or not owed_before:
                     a = n_before * fw_s
-                    first2, kind2, own2 = trigger(P_i, st, span - a, one_cpu, hold, key, ctr, i, take / span, refills,
+                    first2, kind2, own2 = trigger(P_i, st, span - a, one_cpu, hold, key, ctr, i, small_rate, refills,
                                                   old_rate, -1.0, max(t_spread - a, 0.0) if t_spread >= 0 else -1.0)
                     paid = kind2 != _K_NONE
                     if paid:
@@ -434,6 +447,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             spilled_clean = spilled - spilled_pend
             if not one_cpu:
                 spill_tags(st, spilled, spilled_pend, spilled - from_ahead)
+                if is_thp and st[P_BUDDY] > 0:
+                    st[P_COVER] += freed
             else:
                 # (one CPU: its thread takes the spilled pages back a batch at a time, the
                 # tagged ones together on top)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .scan_pattern import PROFILE_BINS, promotion_profile
 from .steady import Flows
 
 POLICY_CODES = {"no_batch": 0, "batched": 1, "migrc": 2, "migrc_hold": 3, "luf": 4, "no_flush": 5}
@@ -28,11 +29,14 @@ NUM_STREAMS = 16
 _IN = ("wmark_min", "wmark_high", "wmark_promo", "pcp_batch", "pcp_high", "migrating", "alloc", "promote",
        "write_rate", "mf_rate", "lru", "migrate_ns", "copy_page_ns", "thp_step_p", "evict_share", "ro_cold",
        "ro_hot", "cold_share", "cold_promote_share", "num_cpus", "targets", "p_any", "flush_wait", "window",
-       "warmup", "refault", "refault_lam", "refault_share", "thp_alloc")
+       "warmup", "refault", "refault_lam", "refault_share", "thp_alloc") + tuple(
+           f"wave{k}" for k in range(PROFILE_BINS))
 (I_WMIN, I_WHIGH, I_WPROMO, I_PCP_BATCH, I_PCP_HIGH, I_MIGRATING, I_ALLOC, I_PROMOTE, I_WRITE, I_MF, I_LRU,
  I_MIGRATE_NS, I_COPY_NS, I_THP_P, I_EVICT, I_RO_COLD, I_RO_HOT, I_COLD_SHARE, I_COLD_PROMOTE, I_NUM_CPUS,
  I_TARGETS, I_P_ANY, I_FLUSH_WAIT, I_WINDOW, I_WARMUP, I_REFAULT, I_REFAULT_LAM, I_REFAULT_SHARE,
- I_THP_ALLOC) = range(len(_IN))
+ I_THP_ALLOC) = range(len(_IN) - PROFILE_BINS)
+# the small promotions' rate through the gap between two THP hint faults (scan_pattern)
+I_WAVE = I_THP_ALLOC + 1
 
 # kernel outputs: columns of the per-lane tally matrix
 _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_ns", "thread_wait_ns",
@@ -111,9 +115,24 @@ def thp_alloc_per_s(f: Flows, L):
     return np.where(f.migrating, np.minimum(thp_share * f.reclaim_per_s, f.promote_per_s), 0.0)
 
 
+def promotion_wave(f: Flows, L, thp_alloc) -> np.ndarray:
+    """The small promotions' rate in the gap between two THP hint faults, relative to its
+    mean (scan_pattern): flat where there are no THPs, or none but THPs, and with a
+    neighbour, whose small folios the workload's THPs do not space out."""
+    fl = L["workload.large_folio_fraction"]
+    n = len(f.wmark_min)
+    small_pages = np.where((fl > 0) & (fl < 1), (1.0 - fl) / np.maximum(fl, 1e-12) * 512.0, 0.0)
+    small_pages = np.where(L["neighbour.enabled"].astype(bool), 0.0, small_pages)
+    gap = np.where(thp_alloc > 0, 512.0 / np.maximum(thp_alloc, 1e-300), np.inf)
+    cold = f.cold_promote_share
+    return promotion_profile(np.broadcast_to(small_pages, (n,)), f.scan_pages_per_s, gap,
+                             [f.lam_hot_per_s, f.lam_cold_per_s], [1.0 - cold, cold], f.threshold_s)
+
+
 def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
     """The per-lane parameter matrix the kernel reads, columns as in `_IN`."""
     targets, p_any, flush_wait = _flush_costs(f, L)
+    thp = thp_alloc_per_s(f, L)
     cols = dict(wmark_min=f.wmark_min, wmark_high=f.wmark_high, wmark_promo=f.wmark_promo, pcp_batch=f.pcp_batch,
                 pcp_high=f.pcp_high, migrating=f.migrating.astype(float),
                 alloc=np.where(f.migrating, f.alloc_per_s, 0.0), promote=np.where(f.migrating, f.promote_per_s, 0.0),
@@ -125,6 +144,8 @@ def kernel_inputs(f: Flows, L, window_s, warmup_s) -> np.ndarray:
                 flush_wait=flush_wait, window=window_s, warmup=warmup_s,
                 refault=np.where(f.migrating, f.refault_per_s, 0.0), refault_lam=f.refault_lam_per_s,
                 refault_share=np.where(f.reclaim_per_s > 0, (f.promote_per_s + f.refault_per_s)
-                                       / np.maximum(f.reclaim_per_s, 1e-12), 0.0), thp_alloc=thp_alloc_per_s(f, L))
+                                       / np.maximum(f.reclaim_per_s, 1e-12), 0.0), thp_alloc=thp)
+    for k, col in enumerate(promotion_wave(f, L, thp).T):
+        cols[f"wave{k}"] = col
     n = len(f.wmark_min)
     return np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(cols[k], dtype=float), (n,)) for k in _IN], 1))

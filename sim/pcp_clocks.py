@@ -40,6 +40,77 @@ from .flush_layout import (
 )
 
 
+# --- the clock's speed: a base rate, and the small promotions, which come in a wave ---
+# A CPU's thread allocates at s_base (allocations other than promotions, and promotions
+# outside the wave) plus s_wave times the wave's rate, piecewise constant in the bins of
+# `wave` over each `gap` between THP hint faults (mean 1; scan_pattern). Wave time x is
+# the time since a THP hint fault, modulo gap; without THPs (gap inf) the speed is flat.
+
+@njit(cache=True)
+def wave_integral(wave, gap, x):
+    """The wave's rate integrated over [0, x) of wave time (x may run over many gaps)."""
+    if not gap < np.inf:
+        return x
+    k = wave.shape[0]
+    width = gap / k
+    per = np.floor(x / gap)
+    r = x - per * gap
+    b = min(int(r / width), k - 1)
+    acc = 0.0
+    for q in range(b):
+        acc += wave[q]
+    return per * gap + (acc + wave[b] * (r / width - b)) * width
+
+
+@njit(cache=True)
+def clock_gain(s_base, s_wave, wave, gap, x, dt):
+    """How far the clock runs in `dt` seconds from wave time x."""
+    if not dt > 0:
+        return 0.0
+    if not (s_wave > 0 and gap < np.inf):
+        return (s_base + s_wave) * dt
+    return s_base * dt + s_wave * (wave_integral(wave, gap, x + dt) - wave_integral(wave, gap, x))
+
+
+@njit(cache=True)
+def _gain_to_period_end(g, s_base, s_wave, wave, width, r, b):
+    """Bin by bin from r (in bin b) to the end of the gap: (seconds, gain left); the gain
+    left is 0 when the clock got there first, the seconds then being when."""
+    k = wave.shape[0]
+    t = 0.0
+    while b < k:
+        end = (b + 1) * width
+        rate = s_base + s_wave * wave[b]
+        left = end - r
+        if rate * left >= g:
+            return t + (g / rate if rate > 0 else 0.0), 0.0
+        g -= rate * left
+        t += left
+        r = end
+        b += 1
+    return t, g
+
+
+@njit(cache=True)
+def time_to_gain(g, s_base, s_wave, wave, gap, x):
+    """Seconds the clock takes to run `g` from wave time x (inf if it stands still)."""
+    if not g > 0:
+        return 0.0
+    if not (s_wave > 0 and gap < np.inf):
+        speed = s_base + s_wave
+        return g / speed if speed > 0 else np.inf
+    k = wave.shape[0]
+    width = gap / k
+    r = x - np.floor(x / gap) * gap
+    t, g = _gain_to_period_end(g, s_base, s_wave, wave, width, r, min(int(r / width), k - 1))
+    if not g > 0:
+        return t
+    whole = np.floor(g / ((s_base + s_wave) * gap))      # gaps run through whole (mean rate 1)
+    g -= whole * (s_base + s_wave) * gap
+    t2, g = _gain_to_period_end(g, s_base, s_wave, wave, width, 0.0, 0)
+    return t + whole * gap + t2
+
+
 @njit(cache=True)
 def walk_start(w, cover, tags, gap, sp_at):
     """A walk's record: on the buddy list's head, `tags` tagged pages `gap` pages apart, the
@@ -62,10 +133,10 @@ def walk_start(w, cover, tags, gap, sp_at):
 
 
 @njit(cache=True)
-def _passes(w, tt, clock0, clock1, speed):
-    """The clock ran from clock0 (at time tt) to clock1 at `speed`."""
-    if w[W_T_SP] == np.inf and clock0 < w[W_SP_AT] <= clock1 and speed > 0:
-        w[W_T_SP] = tt + (w[W_SP_AT] - clock0) / speed
+def _passes(w, tt, clock0, clock1, s_base, s_wave, wave, gap, x):
+    """The clock ran from clock0 (at time tt, wave time x) to clock1."""
+    if w[W_T_SP] == np.inf and clock0 < w[W_SP_AT] <= clock1:
+        w[W_T_SP] = tt + time_to_gain(w[W_SP_AT] - clock0, s_base, s_wave, wave, gap, x)
 
 
 @njit(cache=True)
@@ -114,15 +185,15 @@ def start_clocks(key, ctr, i, due, batch, high):
 
 
 @njit(cache=True)
-def _next_run_out(due, clock, speed):
-    """The list that runs empty next, and in how many seconds at `speed` pages/s a CPU."""
+def _next_run_out(due, clock, s_base, s_wave, wave, gap, x):
+    """The list that runs empty next, and in how many seconds from wave time x."""
     m = due.shape[0]
-    if m == 0 or not speed > 0:
+    if m == 0 or not s_base + s_wave > 0:
         return 0, np.inf
     j = np.argmin(due)
     if not due[j] < np.inf:
         return j, np.inf
-    return j, (due[j] - clock) / speed
+    return j, time_to_gain(due[j] - clock, s_base, s_wave, wave, gap, x)
 
 
 @njit(cache=True)
@@ -138,20 +209,22 @@ def refill_rate_now(due, clock, speed, batch):
 
 
 @njit(cache=True)
-def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_gap, batch, cover, due, clock, w):
+def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_gap, wave, batch, cover, due, clock, w):
     """Pcp refills from buddy, and THP promotions, through one kswapd step.
 
     NR_FREE_PAGES falls a whole pcp batch at a refill, so it sits below the high
     watermark a lump at a time, refusing promotions, where a fluid drain would hold it
-    at high. Each unfrozen CPU allocates small pages at `s_on` pages/s while free memory
-    is at or above `whigh`, and at `s_off` (promotions refused) below; its list runs
-    empty on the common clock and refills. THP hint faults come on the scanner's clock
-    (every `thp_gap` seconds), the next `thp_due` seconds after the step's start: one that
-    comes while free memory is below high is refused. Returns the time promotions were
-    allowed, the pages refilled, the THP pages promoted, when the first allocation
-    reached past the `cover` clean pages on the buddy list's head (inf if none did: it
-    takes a pending page there), when the next THP hint fault is due after the step's
-    end, and the clock at the step's end; and fills in the walk's record `w`.
+    at high. Each unfrozen CPU allocates small pages at `s_on` pages/s on average while
+    free memory is at or above `whigh` (its promotions part of it, in the `wave`), and at
+    `s_off` (promotions refused) below; its list runs empty on the common clock and
+    refills. THP hint faults come on the scanner's clock (every `thp_gap` seconds), the
+    next `thp_due` seconds after the step's start: one that comes while free memory is
+    below high is refused. Returns the time promotions were allowed (weighted by the
+    wave's rate, so that it times the mean promotion rate gives the pages promoted), the
+    pages refilled, the THP pages promoted, when the first allocation reached past the
+    `cover` clean pages on the buddy list's head (inf if none did: it takes a pending page
+    there), when the next THP hint fault is due after the step's end, and the clock at the
+    step's end; and fills in the walk's record `w`.
     """
     allowed = 0.0
     tt = 0.0
@@ -159,22 +232,28 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
     thp_taken = 0.0
     t_reach = np.inf
     b = free
+    x0 = thp_gap - thp_due if thp_gap < np.inf else 0.0      # wave time at the step's start
     while True:
         on = b >= whigh
-        speed = s_on if on else s_off
-        j, dt = _next_run_out(due, clock, speed)
+        s_base, s_wave = (s_off, s_on - s_off) if on and thp_gap < np.inf else (s_on if on else s_off, 0.0)
+        j, dt = _next_run_out(due, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
         big = thp_due - tt < dt
         if big:
             dt = thp_due - tt
-        if on:
+        if on and s_wave > 0:
+            x = x0 + tt
+            allowed += wave_integral(wave, thp_gap, x + min(dt, span_s - tt)) - wave_integral(wave, thp_gap, x)
+        elif on:
             allowed += min(dt, span_s - tt)
         if tt + dt >= span_s:
-            _passes(w, tt, clock, clock + speed * (span_s - tt), speed)
-            return allowed, refilled, thp_taken, t_reach, thp_due - span_s, clock + speed * (span_s - tt)
-        _passes(w, tt, clock, clock + speed * dt, speed)
+            end = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, span_s - tt)
+            _passes(w, tt, clock, end, s_base, s_wave, wave, thp_gap, x0 + tt)
+            return allowed, refilled, thp_taken, t_reach, thp_due - span_s, end
+        nxt = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, dt)
+        _passes(w, tt, clock, nxt, s_base, s_wave, wave, thp_gap, x0 + tt)
         tt += dt
         if big:
-            clock += speed * dt
+            clock = nxt
             thp_due += thp_gap
             if on:
                 _takes(w, -1, clock, refilled + thp_taken, 512.0, 0.0)
@@ -191,15 +270,17 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
 
 
 @njit(cache=True)
-def quiet_refills(key, ctr, i, free, wake_at, speed, thp_due, thp_gap, batch, cover, due, clock, limit_s, w):
+def quiet_refills(key, ctr, i, free, wake_at, s_base, s_wave, thp_due, thp_gap, wave, batch, cover, due, clock, limit_s,
+                  w):
     """A quiet phase, event by event, until free memory is below `wake_at` (or `limit_s`).
 
-    Each CPU allocates small pages at `speed` pages/s and refills its list on the clock,
-    a whole batch each, and THP promotions take 512 pages on the scanner's clock, the next
-    `thp_due` seconds from the phase's start. Whichever takes free memory below `wake_at`
-    wakes kswapd, so where the phase ends, and how deep the wake lands, depend on how many
-    refills came first: a phase that happened to refill little runs on to the THP and
-    lands deeper than the mean drain would put it.
+    Each CPU allocates small pages at `s_base` pages/s plus its promotions, `s_wave` on
+    average in the `wave`, and refills its list on the clock, a whole batch each, and THP
+    promotions take 512 pages on the scanner's clock, the next `thp_due` seconds from the
+    phase's start. Whichever takes free memory below `wake_at` wakes kswapd, so where the
+    phase ends, and how deep the wake lands, depend on how many refills came first: a
+    phase that happened to refill little runs on to the THP and lands deeper than the
+    mean drain would put it.
     Returns (a THP promotion woke kswapd, the phase's span, its THP promotions, free memory
     after the waking allocation, the clock at the phase's end, when refills first reached
     past the `cover` clean pages on the buddy head (inf if never), the pages refilled), and
@@ -210,24 +291,27 @@ def quiet_refills(key, ctr, i, free, wake_at, speed, thp_due, thp_gap, batch, co
     k = 0.0
     refilled = 0.0
     t_reach = np.inf
+    x0 = thp_gap - thp_due if thp_gap < np.inf else 0.0      # wave time at the phase's start
     while True:
-        j, dt = _next_run_out(due, clock, speed)
+        j, dt = _next_run_out(due, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
         a = thp_due + k * thp_gap if k > 0 else thp_due     # (0 * inf is nan)
         if min(a - tt, dt) >= limit_s - tt:
-            if speed > 0 and limit_s < np.inf:
-                _passes(w, tt, clock, clock + speed * (limit_s - tt), speed)
-                clock += speed * (limit_s - tt)
+            if s_base + s_wave > 0 and limit_s < np.inf:
+                end = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, limit_s - tt)
+                _passes(w, tt, clock, end, s_base, s_wave, wave, thp_gap, x0 + tt)
+                clock = end
             return False, limit_s, k, b, clock, t_reach, refilled
         if a - tt <= dt:
-            _passes(w, tt, clock, clock + speed * (a - tt), speed)
-            clock += speed * (a - tt)
+            nxt = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, a - tt)
+            _passes(w, tt, clock, nxt, s_base, s_wave, wave, thp_gap, x0 + tt)
+            clock = nxt
             tt = a
             _takes(w, -1, clock, refilled + 512.0 * k, 512.0, 0.0)
             k += 1.0
             b -= 512.0
             by_thp = True
         else:
-            _passes(w, tt, clock, due[j], speed)
+            _passes(w, tt, clock, due[j], s_base, s_wave, wave, thp_gap, x0 + tt)
             tt += dt
             clock = due[j]
             due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)

@@ -14,7 +14,7 @@ import numpy as np
 from .jit_cache import njit  # numba's, with sim's cache stamp installed
 
 from .rng import draw_poisson, draw_uniform
-from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events, walk_start
+from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events, walk_start, wave_integral
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, eat_buddy_head, in_window, integrate, mean_alloc,
     old_list_rate, old_tag_rate, pop_tags, quiet_fixed_point, refill_rate, release_held, reserve_rate, retire,
@@ -23,7 +23,8 @@ from .flush_events import (
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_COLD_PROMOTE, I_COLD_SHARE, I_FLUSH_WAIT, I_MF, I_MIGRATING, I_NUM_CPUS, I_PCP_BATCH, I_PCP_HIGH,
-    I_PROMOTE, I_REFAULT_LAM, I_WHIGH, I_WMIN, I_WPROMO, I_WRITE, O_KSWAPD_WAIT, O_PROMOTED, O_T_RECLAIM, P_AHEAD,
+    I_PROMOTE, I_REFAULT_LAM, I_WAVE, PROFILE_BINS, I_WHIGH, I_WMIN, I_WPROMO, I_WRITE, O_KSWAPD_WAIT, O_PROMOTED,
+    O_T_RECLAIM, P_AHEAD,
     P_COVER, P_FREE, P_HELD, P_K_MIXED, P_KCPU, P_OLD, P_OLD_CPU, P_OLD_MIXED, P_PCP, P_SP_AT, P_SP_CPU,
     P_SP_RATE, P_BUDDY, P_BUDDY_GAP, P_SPREAD, W_T_SP, _K_NONE, _S_CLOCK, _S_COLD,
     _S_PCP,
@@ -41,6 +42,8 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
     pcp_batch, pcp_high = P_i[I_PCP_BATCH], P_i[I_PCP_HIGH]
     num_cpus = P_i[I_NUM_CPUS]
     one_cpu = num_cpus <= 1
+    wave = P_i[I_WAVE:I_WAVE + PROFILE_BINS]
+    s_wave = 0.0
     promote, lam, flush_wait, cold_share = P_i[I_PROMOTE], P_i[I_REFAULT_LAM], P_i[I_FLUSH_WAIT], P_i[I_COLD_SHARE]
     alloc = base_alloc + swapped * lam
     # migrc_hold's held folios count as free, but buddy pages alone below the min
@@ -84,10 +87,12 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         sp_at = st[P_SP_AT] if st[P_SPREAD] > 0 else np.inf
         for it in range(2):
             speed = max(alloc - thp, 0.0) / num_cpus
+            # (the promotions, in the wave, where THPs space out the small folios)
+            s_wave = max(promote - thp, 0.0) / num_cpus if thp_gap < np.inf else 0.0
             walk_start(w, st[P_COVER], st[P_BUDDY], st[P_BUDDY_GAP], sp_at)
             _, span, n_thp, after, clock, t_reach, refilled = quiet_refills(
-                key, ctr, i, st[P_FREE], wake_at, speed, thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock0,
-                end - t + 1e-9, w)
+                key, ctr, i, st[P_FREE], wake_at, speed - s_wave, s_wave, thp_due, thp_gap, wave, pcp_batch,
+                st[P_COVER], due, clock0, end - t + 1e-9, w)
             if lam <= 0 or it == 1:
                 break
             alloc = mean_alloc(base_alloc, swapped, lam, span)
@@ -99,7 +104,8 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         old_rate = old_list_rate(st, False, speed)
         st[P_SP_RATE] = spread_rate_now(st, clock0, speed)
         used = 0.0
-    first, kind, own_rate = trigger(P_i, st, span, True, hold, key, ctr, i, alloc, refills, old_rate, t_buddy,
+    # (pcp lists serve the small allocations only: THP promotions take from buddy)
+    first, kind, own_rate = trigger(P_i, st, span, True, hold, key, ctr, i, alloc - thp, refills, old_rate, t_buddy,
                                     -1.0 if one_cpu else w[W_T_SP])
     # migrc_hold: the flush frees the folios held, which NR_FREE_PAGES counted, onto
     # kswapd's last list, spilling past its high mark. The phase is cut there: if
@@ -121,12 +127,13 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
             ctr[_S_CLOCK, i] = c0
             walk_start(w, st[P_COVER], st[P_BUDDY], st[P_BUDDY_GAP], sp_at)
             _, _, n_thp, after, clock, _, _ = quiet_refills(
-                key, ctr, i, st[P_FREE], wake_at, speed, thp_due, thp_gap, pcp_batch, st[P_COVER], due, clock0, at, w)
+                key, ctr, i, st[P_FREE], wake_at, speed - s_wave, s_wave, thp_due, thp_gap, wave, pcp_batch,
+                st[P_COVER], due, clock0, at, w)
             taken = st[P_FREE] - after
         span = at
     # others that need the flush while it runs wait for it (spin_wait_ns), not the
     # flushing thread's own CPU
-    need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, alloc, refills, num_cpus, True, old_rate,
+    need = P_i[I_WRITE] + P_i[I_MF] + tagged_alloc_rate(st, hold, alloc - thp, refills, num_cpus, True, old_rate,
                                                         pcp_batch, refills * pcp_batch * min(first, span))
     need -= own_rate
     integrate(o, st, pend_n, t, min(first + flush_wait * 1e-9, span), end)
@@ -143,7 +150,13 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
             spread_onto_list(st, w, pcp_batch)
         pop_spread(st, clock)
     pcp_count, spilled = release_held(st, due, clock, pcp_count, released, one_cpu, pcp_high, pcp_batch)
-    o[O_PROMOTED] += (promote - thp) * in_window(t, span, end)
+    # (the small promotions came in the wave: the phase's share of it, not its span)
+    if s_wave > 0:
+        x0 = thp_gap - thp_due
+        o[O_PROMOTED] += (promote - thp) * in_window(t, span, end) * (
+            wave_integral(wave, thp_gap, x0 + span) - wave_integral(wave, thp_gap, x0)) / max(span, 1e-300)
+    else:
+        o[O_PROMOTED] += (promote - thp) * in_window(t, span, end)
     if n_thp > 0:
         o[O_PROMOTED] += 512.0 * thp_in_window(t, thp_due, thp_gap, n_thp, end)
     # folios join the inactive list one by one, as the allocations come
@@ -247,8 +260,8 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
             s_off = off / (num_cpus - 1.0)
             walk_start(w, st[P_COVER], 0.0, 1.0, np.inf)
             _, refilled, _, _, thp_due, clock = refill_events(
-                key, ctr, i, span, st[P_FREE], np.inf, s_off, s_off, thp_due, thp_gap, pcp_batch, st[P_COVER], due,
-                clock, w)
+                key, ctr, i, span, st[P_FREE], np.inf, s_off, s_off, thp_due, thp_gap,
+                P_i[I_WAVE:I_WAVE + PROFILE_BINS], pcp_batch, st[P_COVER], due, clock, w)
             st[P_FREE] -= refilled
         cold_pages += max(cold_share * alloc * span - cold_promote * promote * span, 0.0)
         swapped = drain_swap(o, swapped, lam, t, span, end)

@@ -52,6 +52,10 @@ class Flows:
     refill_code: np.ndarray
     copy_page_ns: np.ndarray
     migrating: np.ndarray          # bool: the tiering daemons move pages at all
+    scan_pages_per_s: np.ndarray   # the NUMA scanner's pace through the address space
+    threshold_s: np.ndarray        # hint-fault latency under which a folio is promoted
+    lam_hot_per_s: np.ndarray      # first-touch rate of a hot-set page
+    lam_cold_per_s: np.ndarray     # ... and of a cold-set page
 
 
 def _miss_ratio(translations, entries):
@@ -268,4 +272,5 @@ def steady_flows(L: dict[str, np.ndarray], proc: str = "workload", cap_share: np
                  unit_ns=unit_ns, unit_walk_ns=unit_walk_ns, unit_stall_ns=unit_stall_ns,
                  load_misses_per_unit=rp * miss, store_misses_per_unit=store_misses,
                  walk_ns=walk_ns, refill_load=refill_load, refill_store=refill_store, refill_code=refill_code,
-                 copy_page_ns=copy_page_ns, migrating=migrating)
+                 copy_page_ns=copy_page_ns, migrating=migrating, scan_pages_per_s=scan_pages_per_s,
+                 threshold_s=threshold_s, lam_hot_per_s=lam_hot, lam_cold_per_s=lam_cold)

@@ -22,7 +22,7 @@ from sim.steady import Flows
 from sim.flush_layout import (  # noqa: E402
     _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_RO, _S_START, _S_THP,
     _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_SPREAD, _S_CLOCK,
-    STALE_BINS_US, FlushTally, _flush_costs, thp_alloc_per_s,
+    STALE_BINS_US, FlushTally, _flush_costs, promotion_wave, thp_alloc_per_s,
     W_COVER, W_GAP, W_HIT_CLEAN, W_HIT_CLOCK, W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, W_SP_AT, W_T_SP, W_TAGS,
     WALK_SIZE)
 
@@ -70,6 +70,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     # a run starts at a level of a quiet phase, uniform among promo minus whole batches
     steps = np.floor(np.maximum(f.wmark_promo - f.wmark_high, 0.0) / f.pcp_batch)
     free = f.wmark_promo - f.pcp_batch * np.floor(rnd.uniform(_S_START, np.ones(n, bool)) * (steps + 1.0))
+    # the reference's warm start: up to 511 pages higher where the folio that does not fit is a THP
+    u_thp_start = rnd.uniform(_S_START, has_thp)
+    lump = np.floor(rnd.uniform(_S_START, has_thp) * 512.0)
+    free = np.where(has_thp & (u_thp_start * promote < thp), free + lump, free)
+    # the small promotions' wave between THP hint faults (the kernel's wave_integral etc.)
+    wave = promotion_wave(f, L, thp_alloc_per_s(f, L))
+    n_bins = wave.shape[1]
+    wave_cum = np.concatenate([np.zeros((n, 1)), np.cumsum(wave, axis=1)], axis=1)
+    finite_gap = np.isfinite(thp_gap)
+    gap1 = np.where(finite_gap, thp_gap, 1.0)
     pcp_count = np.zeros(n)
     reserve = np.zeros(n)      # one CPU only: what kswapd left on the one list beyond its refill
     pcp_pend, old_pend, buddy_pend, buddy_cover, held, spread = (np.zeros(n) for _ in range(6))
@@ -292,12 +302,78 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         d = due_cpu[lanes, j]
         return np.where(np.isfinite(d), np.maximum(d - clock, 0.0), 0.0)
 
-    def next_run_out(speed):
+    def wave_integral(x):
+        """The kernel's wave_integral, every lane at once."""
+        width = gap1 / n_bins
+        with np.errstate(invalid="ignore"):
+            per = np.floor(x / gap1)
+            r = x - per * gap1
+            b = np.minimum(np.where(np.isfinite(r), r / width, 0.0).astype(np.int64), n_bins - 1)
+            val = per * gap1 + (wave_cum[lanes, b] + wave[lanes, b] * (r / width - b)) * width
+        return np.where(finite_gap, val, x)
+
+    def clock_gain(s_base, s_wave, x, dt):
+        """The kernel's clock_gain."""
+        waved = (s_wave > 0) & finite_gap
+        with np.errstate(invalid="ignore"):
+            flat = (s_base + s_wave) * dt
+            w = s_base * dt + s_wave * (wave_integral(x + dt) - wave_integral(x))
+        return np.where(~(dt > 0), 0.0, np.where(waved, w, flat))
+
+    def gain_to_period_end(go, g, s_base, s_wave, width, r, b):
+        """The kernel's _gain_to_period_end, lane by lane in `go`: (seconds, gain left)."""
+        t_out = np.zeros(n)
+        g = g.copy()
+        r = r.copy()
+        b = b.copy()
+        run = go.copy()
+        done_t = np.zeros(n)
+        finished = np.zeros(n, bool)
+        while run.any():
+            bb = np.minimum(b, n_bins - 1)
+            end = (b + 1) * width
+            rate = s_base + s_wave * wave[lanes, bb]
+            left = end - r
+            hit = run & (rate * left >= g)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                done_t = np.where(hit, t_out + np.where(rate > 0, g / np.where(rate > 0, rate, 1.0), 0.0), done_t)
+            finished |= hit
+            cont = run & ~hit
+            g = np.where(cont, g - rate * left, g)
+            t_out = np.where(cont, t_out + left, t_out)
+            r = np.where(cont, end, r)
+            b = np.where(cont, b + 1, b)
+            run = cont & (b < n_bins)
+        return np.where(finished, done_t, t_out), np.where(finished, 0.0, g)
+
+    def time_to_gain(g, s_base, s_wave, x):
+        """The kernel's time_to_gain, every lane at once."""
+        waved = (s_wave > 0) & finite_gap & (g > 0)
+        speed = s_base + s_wave
+        with np.errstate(invalid="ignore", divide="ignore"):
+            flat = np.where(speed > 0, g / np.where(speed > 0, speed, 1.0), np.inf)
+        out = np.where(~(g > 0), 0.0, flat)
+        if not waved.any():
+            return out
+        width = gap1 / n_bins
+        with np.errstate(invalid="ignore"):
+            r = x - np.floor(x / gap1) * gap1
+            b = np.minimum(np.where(waved, r / width, 0.0).astype(np.int64), n_bins - 1)
+        t1, g1 = gain_to_period_end(waved, np.where(waved, g, 0.0), s_base, s_wave, width, r, b)
+        more = waved & (g1 > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            whole = np.where(more, np.floor(g1 / np.where(more, speed * gap1, 1.0)), 0.0)
+        g2 = np.where(more, g1 - whole * speed * gap1, 0.0)
+        t2, _ = gain_to_period_end(more, g2, s_base, s_wave, width, np.zeros(n), np.zeros(n, np.int64))
+        return np.where(waved, np.where(more, t1 + whole * gap1 + t2, t1), out)
+
+    def next_run_out(s_base, s_wave, x):
         """The kernel's _next_run_out, every lane's lists at once."""
         j = np.argmin(due_cpu, axis=1)
         dj = due_cpu[lanes, j]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dt = np.where((speed > 0) & np.isfinite(dj), (dj - clock) / np.where(speed > 0, speed, 1.0), np.inf)
+        ok = (s_base + s_wave > 0) & np.isfinite(dj)
+        with np.errstate(invalid="ignore"):
+            dt = np.where(ok, time_to_gain(np.where(ok, dj - clock, 0.0), s_base, s_wave, x), np.inf)
         return j, dj, dt
 
     def walk_start(mask, cover, tags, gap, at):
@@ -307,11 +383,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                      (W_HIT_TAGS, 0.0), (W_HIT_GAP, 1.0)):
             W[:, k] = np.where(mask, v, W[:, k])
 
-    def walk_passes(mask, tt, c0, c1, speed):
-        """The kernel's _passes: the clock ran from c0 (at tt) to c1."""
-        hit = mask & np.isinf(W[:, W_T_SP]) & (c0 < W[:, W_SP_AT]) & (W[:, W_SP_AT] <= c1) & (speed > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            W[:, W_T_SP] = np.where(hit, tt + (W[:, W_SP_AT] - c0) / np.where(speed > 0, speed, 1.0), W[:, W_T_SP])
+    def walk_passes(mask, tt, c0, c1, s_base, s_wave, x):
+        """The kernel's _passes: the clock ran from c0 (at tt, wave time x) to c1."""
+        hit = mask & np.isinf(W[:, W_T_SP]) & (c0 < W[:, W_SP_AT]) & (W[:, W_SP_AT] <= c1)
+        if hit.any():
+            with np.errstate(invalid="ignore"):
+                dt = time_to_gain(np.where(hit, W[:, W_SP_AT] - c0, 0.0), s_base, s_wave, x)
+            W[:, W_T_SP] = np.where(hit, tt + dt, W[:, W_T_SP])
 
     def walk_takes(mask, j, clock_at, taken_before, size, due_j):
         """The kernel's _takes: list j (j < 0: a THP) took `size` pages off the buddy head."""
@@ -386,24 +464,33 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         b = free.copy()
         due = thp_due.copy()
         due_out = thp_due.copy()
+        with np.errstate(invalid="ignore"):
+            x0 = np.where(finite_gap, thp_gap - thp_due, 0.0)
         go = active.copy()
         while go.any():
             on = b >= whigh
-            speed = np.where(on, s_on, s_off)
-            j, dj, dt = next_run_out(speed)
+            waved = on & finite_gap
+            s_base = np.where(waved, s_off, np.where(on, s_on, s_off))
+            s_wave = np.where(waved, s_on - s_off, 0.0)
+            x = x0 + tt
+            j, dj, dt = next_run_out(s_base, s_wave, x)
             big = go & (due - tt < dt)
             dt = np.where(big, due - tt, dt)
-            allowed = np.where(go & on, allowed + np.minimum(dt, span_s - tt), allowed)
+            with np.errstate(invalid="ignore"):
+                part = np.minimum(dt, span_s - tt)
+                w_part = wave_integral(x + part) - wave_integral(x)
+            allowed = np.where(go & on, allowed + np.where(s_wave > 0, w_part, part), allowed)
             cont = go & ~(tt + dt >= span_s)
             due_out = np.where(go & ~cont, due - span_s, due_out)
             took = cont & big
-            with np.errstate(invalid="ignore"):
-                walk_passes(go & ~cont, tt, clock, clock + speed * (span_s - tt), speed)
-                walk_passes(cont, tt, clock, clock + speed * dt, speed)
-            with np.errstate(invalid="ignore"):     # (speed 0 and dt inf in lanes not taken)
-                clock = np.where(go & ~cont, clock + speed * (span_s - tt), np.where(took, clock + speed * dt, clock))
-            tt = np.where(cont, tt + dt, tt)
             ran_out = cont & ~big
+            with np.errstate(invalid="ignore"):
+                end_c = clock + clock_gain(s_base, s_wave, x, np.where(go & ~cont, span_s - tt, 0.0))
+                nxt = clock + clock_gain(s_base, s_wave, x, np.where(cont, dt, 0.0))
+            walk_passes(go & ~cont, tt, clock, end_c, s_base, s_wave, x)
+            walk_passes(cont, tt, clock, nxt, s_base, s_wave, x)
+            clock = np.where(go & ~cont, end_c, np.where(took, nxt, clock))
+            tt = np.where(cont, tt + dt, tt)
             clock = np.where(ran_out, dj, clock)
             due_cpu[lanes, j] += np.where(ran_out, gamma(ran_out, f.pcp_batch), 0.0)
             due = np.where(took, due + thp_gap, due)
@@ -417,30 +504,35 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             go = cont
         return allowed, refilled, thp_taken, t_reach, due_out
 
-    def quiet_refills(active, speed, wake_at, limit_s):
+    def quiet_refills(active, s_base, s_wave, wake_at, limit_s):
         # the kernel's quiet_refills: refills on the lists' clocks and THP promotions on the
         # scanner's, every lane in lock-step, until free memory is below wake_at (or limit_s)
         nonlocal clock
         b, tt, k, refilled = free.copy(), np.zeros(n), np.zeros(n), np.zeros(n)
         span, by_thp, t_reach = np.zeros(n), np.zeros(n, bool), np.full(n, np.inf)
+        with np.errstate(invalid="ignore"):
+            x0 = np.where(finite_gap, thp_gap - thp_due, 0.0)
         go = active.copy()
         while go.any():
-            j, dj, dt = next_run_out(speed)
+            x = x0 + tt
+            j, dj, dt = next_run_out(s_base, s_wave, x)
             with np.errstate(invalid="ignore"):
                 a = np.where(k > 0, thp_due + k * thp_gap, thp_due)
             stop = go & (np.minimum(a - tt, dt) >= limit_s - tt)
             with np.errstate(invalid="ignore"):
-                moves = stop & (speed > 0) & np.isfinite(limit_s)
-                walk_passes(moves, tt, clock, clock + speed * (limit_s - tt), speed)
-                clock = np.where(moves, clock + speed * (limit_s - tt), clock)
+                moves = stop & (s_base + s_wave > 0) & np.isfinite(limit_s)
+                end_c = clock + clock_gain(s_base, s_wave, x, np.where(moves, limit_s - tt, 0.0))
+            walk_passes(moves, tt, clock, end_c, s_base, s_wave, x)
+            clock = np.where(moves, end_c, clock)
             span = np.where(stop, limit_s, span)
             go &= ~stop
             big = go & (a - tt <= dt)
             ran_out = go & ~big
             with np.errstate(invalid="ignore"):
-                walk_passes(big, tt, clock, clock + speed * (a - tt), speed)
-                walk_passes(ran_out, tt, clock, dj, speed)
-                clock = np.where(big, clock + speed * (a - tt), np.where(ran_out, dj, clock))
+                nxt = clock + clock_gain(s_base, s_wave, x, np.where(big, a - tt, 0.0))
+            walk_passes(big, tt, clock, nxt, s_base, s_wave, x)
+            walk_passes(ran_out, tt, clock, dj, s_base, s_wave, x)
+            clock = np.where(big, nxt, np.where(ran_out, dj, clock))
             tt = np.where(big, a, np.where(ran_out, tt + dt, tt))
             walk_takes(big, -1, clock, refilled + 512.0 * k, 512.0, 0.0)
             k = np.where(big, k + 1.0, k)
@@ -605,17 +697,21 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             k_mixed = np.where(fro, np.where(pcp_pend > 0, np.maximum(pcp_count - ahead, pcp_pend), 0.0), k_mixed)
             saved, c0, clock0 = due_cpu.copy(), rnd.counters[_S_CLOCK].copy(), clock.copy()
             speed = np.where(multi, np.maximum(alloc - thp, 0.0) / num_cpus, 0.0)
+            s_wave = np.where(multi & finite_gap, np.maximum(promote - thp, 0.0) / num_cpus, 0.0)
             sp_at_q = np.where(spread > 0, sp_at, np.inf)
             walk_start(multi, buddy_cover, buddy_pend, buddy_gap, sp_at_q)
-            _, span_w, n_thp, after, t_reach, refilled = quiet_refills(multi, speed, wake_at, end - t + 1e-9)
+            _, span_w, n_thp, after, t_reach, refilled = quiet_refills(multi, speed - s_wave, s_wave, wake_at,
+                                                                       end - t + 1e-9)
             again = multi & (lam > 0)            # refaults: walked again at the mean rate found
             alloc = np.where(again, mean_alloc(span_w), alloc)
             due_cpu[again] = saved[again]
             rnd.counters[_S_CLOCK][again] = c0[again]
             clock = np.where(again, clock0, clock)
             speed = np.where(multi, np.maximum(alloc - thp, 0.0) / num_cpus, 0.0)
+            s_wave = np.where(multi & finite_gap, np.maximum(promote - thp, 0.0) / num_cpus, 0.0)
             walk_start(again, buddy_cover, buddy_pend, buddy_gap, sp_at_q)
-            _, span2, k2, after2, t_reach2, refilled2 = quiet_refills(again, speed, wake_at, end - t + 1e-9)
+            _, span2, k2, after2, t_reach2, refilled2 = quiet_refills(again, speed - s_wave, s_wave, wake_at,
+                                                                      end - t + 1e-9)
             span_w, n_thp = np.where(again, span2, span_w), np.where(again, k2, n_thp)
             after = np.where(again, after2, after)
             t_reach, refilled = np.where(again, t_reach2, t_reach), np.where(again, refilled2, refilled)
@@ -627,7 +723,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             refills_q = np.where(single, refill_rate(alloc, rr), refilled / f.pcp_batch / np.maximum(span, 1e-12))
             old_q = np.where(single, old_tag_rate(rr, reserve), old_list_rate(np.zeros(n, bool), speed))
             sp_rate[:] = np.where(multi, spread_rate_now(clock0, speed), sp_rate)
-            first, hit, by_alloc, by_write, by_mf, own_q = trigger_times(quiet, span, True, alloc / num_cpus, refills_q,
+            first, hit, by_alloc, by_write, by_mf, own_q = trigger_times(quiet, span, True, (alloc - thp) / num_cpus,
+                                                                         refills_q,
                                                                          old_q, np.where(multi, t_reach, -1.0),
                                                                          np.where(multi, W[:, W_T_SP], -1.0))
             # migrc_hold: the flush's release cuts the phase (a new one starts if free memory stays above high)
@@ -642,12 +739,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             rnd.counters[_S_CLOCK][cut_m] = c0[cut_m]
             clock = np.where(cut_m, clock0, clock)
             walk_start(cut_m, buddy_cover, buddy_pend, buddy_gap, sp_at_q)
-            _, _, k3, after3, _, _ = quiet_refills(cut_m, speed, wake_at, np.where(cut_m, at, np.inf))
+            _, _, k3, after3, _, _ = quiet_refills(cut_m, speed - s_wave, s_wave, wake_at, np.where(cut_m, at, np.inf))
             n_thp = np.where(cut_m, k3, n_thp)
             taken = np.where(cut_m, free - after3, taken)
             span = np.where(cuts, at, span)
             with np.errstate(invalid="ignore"):
-                need = write_rate + mf_rate + tagged_rate(alloc / num_cpus, refills_q, True, old_q,
+                need = write_rate + mf_rate + tagged_rate((alloc - thp) / num_cpus, refills_q, True, old_q,
                                                           refills_q * f.pcp_batch * np.minimum(first, span))
             integrate_pending(quiet, np.minimum(first + flush_wait * 1e-9, span))
             released = thread_triggered_flush(first, by_alloc, by_write, by_mf, need - own_q)
@@ -662,7 +759,12 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             spread_onto_list(multi & (buddy_pend > 0))
             pop_spread(multi)
             spilled = spilled + onto_list(multi, released)
-            tally.promoted += quiet * (promote - thp) * inside(np.where(quiet, span, 0.0))
+            # (the small promotions came in the wave: the phase's share of it)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                x0q = np.where(finite_gap, thp_gap - thp_due, 0.0)
+                share = (wave_integral(x0q + span) - wave_integral(x0q)) / np.maximum(span, 1e-300)
+            ins_q = inside(np.where(quiet, span, 0.0))
+            tally.promoted += quiet * (promote - thp) * np.where(s_wave > 0, ins_q * share, ins_q)
             tally.promoted += 512.0 * thp_in_window(quiet, thp_due, n_thp)
             cold_pages = cold_pages + poisson(quiet, f.cold_list_share * alloc * span)
             back = np.minimum(np.maximum((alloc - base_alloc) * span, 0.0), swapped)
@@ -816,10 +918,10 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         old_rate = np.where(multi, old_list_rate(old_frozen, small_speed),
                             old_tag_rate(reserve_rate(small_rate, reserve), reserve))
         first, hit, by_alloc, by_write, by_mf, own_s = trigger_times(step, np.minimum(span, t_k), one_cpu,
-                                                                     step_alloc / num_cpus, refills, old_rate, t_buddy,
+                                                                     small_rate / num_cpus, refills, old_rate, t_buddy,
                                                                      t_spread)
         with np.errstate(invalid="ignore"):
-            need = write_rate + mf_rate + tagged_rate(step_alloc / num_cpus, refills, one_cpu, old_rate,
+            need = write_rate + mf_rate + tagged_rate(small_rate / num_cpus, refills, one_cpu, old_rate,
                                                       refills * f.pcp_batch * np.minimum(first, span))
         integrate_pending(step, np.minimum(np.minimum(first + fw_s, t_k), span))
         pp_at_flush = pending_pages()
@@ -836,7 +938,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # a write fault or memory failure during kswapd's flush pays the fresh deferral
         # (or an allocation taking a page tagged with the generation it reuses)
         r_wf = write_rate + mf_rate
-        r_all = r_wf + tagged_rate(step_alloc / num_cpus, refills, one_cpu, old_rate)
+        r_all = r_wf + tagged_rate(small_rate / num_cpus, refills, one_cpu, old_rate)
         p_race = 1.0 - np.exp(-r_all * flush_wait * 1e-9)
         u_race = rnd.uniform(_S_RACE, step)
         raced = now_retired & (u_race < p_race)
@@ -846,8 +948,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         add_flush(raced & is_wf, t, True, "write_fault", raced=True)
         add_flush(raced & ~is_mf & ~is_wf, t, True, "alloc", alloc_path=np.ones(n), raced=True)
         # the racer's own CPU does not spin on its flush (the kernel's racer_own_rate)
-        pcpu = step_alloc / num_cpus
-        sp = np.where(sp_rate >= 0, sp_rate, spread * spread_k(step_alloc))
+        pcpu = small_rate / num_cpus
+        sp = np.where(sp_rate >= 0, sp_rate, spread * spread_k(small_rate))
         own_w = (sp * np.minimum(sp, pcpu) + np.where(old_pend > 0, old_rate * np.minimum(old_rate, pcpu), 0.0)
                  + np.where(one_cpu & (pcp_pend > 0), pcpu * pcpu, 0.0))
         racer_own = np.where(hold | (r_all <= 0), 0.0, own_w / np.maximum(r_all, 1e-300))
@@ -888,7 +990,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         own = survive & ((n_before > 0) | ~owed_before)
         a = n_before * fw_s
         first2, paid, by_alloc2, by_write2, by_mf2, own2 = trigger_times(
-            own, span - a, one_cpu, step_alloc / num_cpus, refills, old_rate, None,
+            own, span - a, one_cpu, small_rate / num_cpus, refills, old_rate, None,
             np.where(t_spread >= 0, np.maximum(t_spread - a, 0.0), -1.0))
         released = released + thread_triggered_flush(a + first2, by_alloc2, by_write2, by_mf2, need - own2)
         ins = np.where(survive, inside(np.where(paid, a + first2 + fw_s, span)), 0.0)
@@ -928,6 +1030,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         spilled_clean = spilled - spilled_pend
         single = step & one_cpu
         spill_tags(step & ~one_cpu, spilled, spilled_pend, spilled - from_ahead)
+        # a THP's frames go to the buddy head, over the tagged pages there
+        buddy_cover = np.where(step & ~one_cpu & is_thp & (buddy_pend > 0), buddy_cover + freed, buddy_cover)
         buddy_cover = np.where(single, np.where(spilled_pend > 0, 0.0, buddy_cover + spilled_clean * (buddy_pend > 0)),
                                buddy_cover)
         buddy_pend += np.where(single, spilled_pend, 0.0)

@@ -34,7 +34,7 @@ def _params(window=0.06, warmup=0.02, **groups):
 CASES = {
     "default": _params(),
     "evict_and_pressure": _params(reclaim=dict(evict_fraction=0.3, extra_alloc_mib_per_s=300.0)),
-    "thp_half": _params(workload=dict(large_folio_fraction=0.5)),
+    "thp_half": _params(0.15, 0.05, workload=dict(large_folio_fraction=0.5)),
     "writes_and_failures": _params(workload=dict(read_only_fraction=0.9, write_fraction=0.5),
                                    memory=dict(memory_failure_per_s=3000.0), reclaim=dict(lru_batch_pages=4)),
     # long enough for the rare give-up branch (P ~ thread flush rate x flush wait per step)

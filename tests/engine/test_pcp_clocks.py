@@ -8,7 +8,8 @@ short stands where the same walk's refills had left it.
 import numpy as np
 
 from sim.flush_layout import NUM_STREAMS, W_HIT_CLEAN, W_HIT_J, W_HIT_TAGS, W_T_SP, WALK_SIZE, _S_CLOCK
-from sim.pcp_clocks import list_due, quiet_refills, refill_events, start_clocks, walk_start
+from sim.pcp_clocks import clock_gain, list_due, quiet_refills, refill_events, start_clocks, time_to_gain, walk_start
+from sim.scan_pattern import PROFILE_BINS, promotion_profile
 from sim.rng import LaneRandom
 
 
@@ -18,6 +19,9 @@ def _lists(cpus, batch, seed, high=0.0):
     due = np.empty(cpus)
     start_clocks(key, ctr, 0, due, batch, high)
     return key, ctr, due
+
+
+FLAT = np.ones(PROFILE_BINS)     # no THPs: small promotions at a steady rate
 
 
 def _walk(cover=0.0, tags=0.0, gap=1.0, sp_at=np.inf):
@@ -36,7 +40,7 @@ def _spans(cpus, batch, speed, span_s, n_spans, seed=3, due_fn=None):
     w = _walk()
     for s in range(n_spans):
         _, refilled, _, _, _, clock = refill_events(key, ctr, 0, span_s, 1e9, 0.0, speed, speed, np.inf, np.inf,
-                                                    batch, 0.0, due, clock, w)
+                                                    FLAT, batch, 0.0, due, clock, w)
         counts[s] = refilled / batch
     return counts
 
@@ -91,8 +95,9 @@ def _quiet_phases(free, wake_at, speed, thp_due, thp_gap, n, cpus=16, batch=63.0
     clock = 0.0
     out = []
     for _ in range(n):
-        woke, span, k, after, clock, _, refilled = quiet_refills(key, ctr, 0, free, wake_at, speed, thp_due,
-                                                                 thp_gap, batch, 0.0, due, clock, np.inf, _walk())
+        woke, span, k, after, clock, _, refilled = quiet_refills(key, ctr, 0, free, wake_at, speed, 0.0, thp_due,
+                                                                 thp_gap, FLAT, batch, 0.0, due, clock, np.inf,
+                                                                 _walk())
         out.append((woke, span, k, after, refilled))
     return out
 
@@ -138,11 +143,12 @@ def test_a_walk_cut_short_stands_where_the_same_walks_refills_left_it():
     where a cut's next wake lands 573 pages down at the seed's sizes, every time)."""
     key, ctr, due = _lists(16, 63.0, 21)
     saved, c0 = due.copy(), ctr[_S_CLOCK, 0]
-    full = quiet_refills(key, ctr, 0, 941.0, 626.0, 28000.0, np.inf, np.inf, 63.0, 0.0, due, 0.0, np.inf, _walk())
+    full = quiet_refills(key, ctr, 0, 941.0, 626.0, 28000.0, 0.0, np.inf, np.inf, FLAT, 63.0, 0.0, due, 0.0, np.inf,
+                         _walk())
     due[:] = saved
     ctr[_S_CLOCK, 0] = c0
-    cut = quiet_refills(key, ctr, 0, 941.0, 626.0, 28000.0, np.inf, np.inf, 63.0, 0.0, due, 0.0, 0.5 * full[1],
-                        _walk())
+    cut = quiet_refills(key, ctr, 0, 941.0, 626.0, 28000.0, 0.0, np.inf, np.inf, FLAT, 63.0, 0.0, due, 0.0,
+                        0.5 * full[1], _walk())
     assert cut[1] == 0.5 * full[1] and not cut[0]
     assert (941.0 - cut[3]) % 63.0 == 0 and cut[3] > full[3]
     assert abs(cut[4] - 0.5 * full[1] * 28000.0) < 1e-6 * full[4]      # the clock at the cut
@@ -155,14 +161,14 @@ def test_a_walk_finds_the_refill_that_takes_tagged_pages_and_when_a_list_reaches
     key, ctr, due = _lists(16, 63.0, 8)
     w = _walk(cover=30.0, tags=4.0, gap=10.0, sp_at=2.0)
     _, refilled, _, t_reach, _, clock = refill_events(key, ctr, 0, 1e-3, 1e9, 0.0, 28000.0, 28000.0, np.inf, np.inf,
-                                                      63.0, 30.0, due, 0.0, w)
+                                                      FLAT, 63.0, 30.0, due, 0.0, w)
     assert refilled > 0 and np.isfinite(t_reach)
     assert w[W_HIT_J] >= 0 and w[W_HIT_CLEAN] == 30.0 and w[W_HIT_TAGS] == 4.0
     assert clock > 2.0 and abs(w[W_T_SP] - 2.0 / 28000.0) < 1e-12
     # tags deeper than a refill reaches stay for the next one: the second refill takes them,
     # under the 100 - 63 clean pages the first left
     w = _walk(cover=100.0, tags=4.0, gap=10.0)
-    _, refilled, _, _, _, _ = refill_events(key, ctr, 0, 1e-3, 1e9, 0.0, 28000.0, 28000.0, np.inf, np.inf, 63.0,
+    _, refilled, _, _, _, _ = refill_events(key, ctr, 0, 1e-3, 1e9, 0.0, 28000.0, 28000.0, np.inf, np.inf, FLAT, 63.0,
                                             100.0, due, clock, w)
     assert refilled >= 2 * 63.0
     # the fourth lies past that refill, and goes with the first list's when a third takes it
