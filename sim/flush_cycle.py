@@ -49,7 +49,7 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_THP_ALLOC, I_WAVE, PROFILE_BINS, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, P_AHEAD, P_BUDDY, P_BUDDY_GAP, P_COVER, P_FREE,
-    P_OLD, P_OLD_CPU, P_OLD_MIXED, P_SP_AT, P_SP_CPU, P_SP_RATE, P_SPREAD, P_HELD, P_LEN, P_PCP, P_FLUSH_END,
+    P_OLD, P_OLD_CPU, P_OLD_MIXED, P_OLD2, P_OLD2_CPU, P_OLD2_MIXED, P_SP_AT, P_SP_CPU, P_SP_RATE, P_SPREAD, P_HELD, P_LEN, P_PCP, P_FLUSH_END,
     P_SIZE, STALE_BINS_US, W_T_SP, WALK_SIZE, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_RACE, _S_START,
     _S_THP, kernel_inputs,
 )
@@ -222,6 +222,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             # drain it through the step, and the step's freed pages only come at its end.
             rr = reserve_rate(alloc - thp, reserve, num_cpus, pcp_high)
             old_frozen = True
+            old2_frozen = True
             sp_live = False
             t_spread = -1.0
             clock0 = clock
@@ -236,6 +237,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # go to another CPU), only what promotions refused leave while below high
                 off = max(alloc - promote, 0.0)
                 old_frozen = not due[int(st[P_OLD_CPU])] < np.inf
+                old2_frozen = not due[int(st[P_OLD2_CPU])] < np.inf
                 sp_live = st[P_SPREAD] > 0 and due[int(st[P_SP_CPU])] < np.inf
                 walk_start(w, st[P_COVER], st[P_BUDDY], st[P_BUDDY_GAP], st[P_SP_AT] if sp_live else np.inf)
                 allowed, refilled, thp_taken, t_buddy, thp_due, clock = refill_events(
@@ -259,7 +261,7 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             else:
                 small_speed = max(take - thp_taken, 0.0) / span / (num_cpus - 1.0)
                 refills = refill_rate_now(due, clock, small_speed, pcp_batch)
-                old_rate = old_list_rate(st, old_frozen, small_speed)
+                old_rate = old_list_rate(st, old_frozen, old2_frozen, small_speed)
                 st[P_SP_RATE] = spread_rate_now(st, clock, small_speed) if sp_live else 0.0
             # kswapd's first flush, once done, retires what is pending: the first dirty one,
             # or migrate_pages_batch()'s; a thread can only pay it before then
@@ -475,6 +477,8 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 # and the THP promotions
                 if not old_frozen:
                     pop_tags(st, P_OLD, P_OLD_MIXED, clock - clock0)
+                if not old2_frozen:
+                    pop_tags(st, P_OLD2, P_OLD2_MIXED, clock - clock0)
                 take = refilled + thp_taken
             st[P_FREE] = st[P_FREE] + to_buddy + (deferred_pages if hold else 0.0) - take
             swapped = drain_swap(o, swapped, lam, t, span, end) + ev * P_i[I_REFAULT_SHARE]

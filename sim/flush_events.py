@@ -23,7 +23,7 @@ from .flush_layout import (  # compiled in as constants
     I_FLUSH_WAIT, I_MF, I_NUM_CPUS, I_PCP_BATCH, I_P_ANY, I_TARGETS, I_WINDOW, I_WRITE, O_ALLOC_WAIT, O_FLUSHES,
     O_HELD_PEAK, O_HELD_S, O_PEND_PEAK, O_PEND_S, O_REFAULTED, O_REMOTE, O_STALE_PAGES, O_STALE_S, O_TARGETS,
     O_THREAD_WAIT, O_T_ALLOC, O_T_MF, O_T_WRITE, P_BUDDY, P_BUDDY_GAP, P_COVER, P_FREE, P_HELD, P_LEN, P_OLD,
-    P_PCP, P_FLUSH_END, P_KCPU, P_OLD_MIXED, P_SP_AT, P_SP_CPU, P_SP_GAP, P_SP_RATE, P_SPREAD, W_HIT_CLEAN, W_HIT_CLOCK,
+    P_PCP, P_FLUSH_END, P_KCPU, P_K_MIXED, P_OLD_CPU, P_OLD_MIXED, P_OLD2, P_OLD2_CPU, P_OLD2_MIXED, P_SP_AT, P_SP_CPU, P_SP_GAP, P_SP_RATE, P_SPREAD, W_HIT_CLEAN, W_HIT_CLOCK,
     W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, _K_ALLOC, _K_MF, _K_NONE, _K_WRITE, _S_DIRTY, _S_EVICT, _S_LAST,
     _S_RO, _S_SPREAD, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4,
 )
@@ -64,6 +64,7 @@ def retire(o, hist, st, pend_t, pend_n, at, c, bins, keep_tags=False):
     if not keep_tags:
         st[P_PCP] = 0.0
         st[P_OLD] = 0.0
+        st[P_OLD2] = 0.0
         st[P_BUDDY] = 0.0
         st[P_COVER] = 0.0
         st[P_SPREAD] = 0.0
@@ -118,7 +119,7 @@ def trigger(P_i, st, span_s, own_cpu_runs, hold, key, ctr, i, alloc, refill_rate
     t_alloc = np.inf
     own_rate = 0.0
     e = draw_exponential(key, ctr, _S_TRIG, i, old_rate)
-    if not hold and st[P_OLD] > 0:
+    if not hold and st[P_OLD] + st[P_OLD2] > 0:
         t_alloc = e
         own_rate = min(old_rate, per_cpu_alloc)
     if own_cpu_runs:  # once the burst is over, or all along when it is the only CPU
@@ -293,7 +294,7 @@ def list_pop_rates(st, alloc, num_cpus, own_cpu_runs, old_rate, batch):
     """Pops per second of tagged pages off pcp lists, by the list they lie on: lists a
     refill filled, old kswapd CPUs' lists, and kswapd's own (when its CPU's thread runs)."""
     spread = st[P_SP_RATE] if st[P_SP_RATE] >= 0 else spread_pop_rate(st[P_SPREAD], alloc, num_cpus, batch)
-    old = old_rate if st[P_OLD] > 0 else 0.0
+    old = old_rate if st[P_OLD] + st[P_OLD2] > 0 else 0.0
     own = alloc / num_cpus if (own_cpu_runs and st[P_PCP] > 0) else 0.0
     return spread, old, own
 
@@ -465,15 +466,47 @@ def old_tag_rate(st, rr, reserve):
 
 
 @njit(cache=True)
-def old_list_rate(st, frozen, speed):
+def old_list_rate(st, frozen, frozen2, speed):
     """Allocations per second that take a tagged page from an earlier kswapd CPU's list,
-    which its thread pops from the head at `speed` (none while kswapd runs there again,
-    `frozen`). Its tagged pages lie among the P_OLD_MIXED pages at its head that kswapd
-    freed there (each batch freed its clean folios, then its deferred ones), so a pop
-    takes one in their proportion."""
-    if not st[P_OLD] > 0 or frozen:
-        return 0.0
-    return speed * min(st[P_OLD] / max(st[P_OLD_MIXED], 1e-9), 1.0)
+    whose thread pops it from the head at `speed` (none while kswapd runs there again,
+    `frozen`; `frozen2` for the lists before it). Its tagged pages lie among the
+    P_OLD_MIXED pages at its head that kswapd freed there (each batch freed its clean
+    folios, then its deferred ones), so a pop takes one in their proportion; and as much
+    again for the lists before it, whose threads pop theirs too."""
+    r = 0.0
+    if st[P_OLD] > 0 and not frozen:
+        r += speed * min(st[P_OLD] / max(st[P_OLD_MIXED], 1e-9), 1.0)
+    if st[P_OLD2] > 0 and not frozen2:
+        r += speed * min(st[P_OLD2] / max(st[P_OLD2_MIXED], 1e-9), 1.0)
+    return r
+
+
+@njit(cache=True)
+def leave_list(st):
+    """kswapd leaves its list (P_KCPU) for another, its tagged pages among the P_K_MIXED at the
+    list's head: that list joins the earlier kswapd CPUs' lists. The last one before it (P_OLD)
+    keeps its tags on its own CPU, and its thread pops them on its own, so it moves down to
+    P_OLD2 (into which any before it merge); if kswapd comes back to a list that still holds
+    tags, they lie under its new ones and stay one list. (Two lists taken as one, their
+    threads popped them at one rate: the reference's thp_half/migrc had two or more such
+    lists at 10% of deferrals, pressure/migrc at 7%.)"""
+    k = st[P_KCPU]
+    if st[P_OLD] > 0 and st[P_OLD_CPU] == k:
+        st[P_OLD_MIXED] += st[P_K_MIXED]
+        st[P_OLD] += st[P_PCP]
+    else:
+        if st[P_OLD2] > 0 and st[P_OLD2_CPU] == k:
+            st[P_K_MIXED] += st[P_OLD2_MIXED]        # the older tags under kswapd's new ones
+            st[P_PCP] += st[P_OLD2]
+            st[P_OLD2] = 0.0
+        if st[P_OLD] > 0:
+            st[P_OLD2_MIXED] = (st[P_OLD2_MIXED] if st[P_OLD2] > 0 else 0.0) + st[P_OLD_MIXED]
+            st[P_OLD2_CPU] = st[P_OLD_CPU]
+            st[P_OLD2] += st[P_OLD]
+        st[P_OLD_MIXED] = st[P_K_MIXED]
+        st[P_OLD_CPU] = k
+        st[P_OLD] = st[P_PCP]
+    st[P_PCP] = 0.0
 
 
 @njit(cache=True)

@@ -52,14 +52,15 @@ _OUT = ("flushes", "targets", "remote_flushes", "kswapd_ns", "kswapd_flush_wait_
 # that refills took off the buddy head while nothing was pending, on the refilling CPUs' lists
 # P_KCPU: the CPU kswapd runs on (or ran on last); P_K_MIXED: pages at the head of its list
 # among which its tagged pages (P_PCP) lie, once kswapd has left it; P_OLD_CPU, P_OLD_MIXED: the
-# same for the earlier kswapd CPU's list holding P_OLD
+# same for the earlier kswapd CPU's list holding P_OLD; P_OLD2, P_OLD2_CPU, P_OLD2_MIXED: for
+# the lists of the kswapd CPUs before it (taken as one)
 # With more than one CPU, P_SPREAD's tagged pages lie on list P_SP_CPU, which pops the first of
 # them when the lists' clock reaches P_SP_AT and the next ones every P_SP_GAP; P_SP_RATE: the
 # rate their pops come at now (negative with one CPU, where they are a pool: spread_pop_rate);
 # P_BUDDY_GAP: pages between P_BUDDY's tagged pages on the buddy list, the first P_COVER down
 (P_PCP, P_OLD, P_BUDDY, P_COVER, P_HELD, P_FREE, P_LEN, P_FLUSH_END, P_AHEAD, P_SPREAD, P_KCPU, P_K_MIXED, P_OLD_CPU,
- P_OLD_MIXED, P_SP_CPU, P_SP_AT, P_SP_GAP, P_SP_RATE, P_BUDDY_GAP) = range(19)
-P_SIZE = P_BUDDY_GAP + 1
+ P_OLD_MIXED, P_SP_CPU, P_SP_AT, P_SP_GAP, P_SP_RATE, P_BUDDY_GAP, P_OLD2, P_OLD2_CPU, P_OLD2_MIXED) = range(22)
+P_SIZE = P_OLD2_MIXED + 1
 
 # a walk of the lists' clocks records where the tagged pages on the buddy head went (walk_start)
 (W_COVER, W_TAGS, W_GAP, W_SP_AT, W_T_SP, W_HIT_J, W_HIT_CLOCK, W_HIT_CLEAN, W_HIT_DUE, W_HIT_TAGS,

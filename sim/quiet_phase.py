@@ -16,16 +16,16 @@ from .jit_cache import njit  # numba's, with sim's cache stamp installed
 from .rng import draw_poisson, draw_uniform
 from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events, walk_start, wave_integral
 from .flush_events import (
-    add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, eat_buddy_head, in_window, integrate, mean_alloc,
-    old_list_rate, old_tag_rate, pop_tags, quiet_fixed_point, refill_rate, release_held, reserve_rate, retire,
+    add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, eat_buddy_head, in_window, integrate, leave_list,
+    mean_alloc, old_list_rate, old_tag_rate, pop_tags, quiet_fixed_point, refill_rate, release_held, reserve_rate, retire,
     pop_spread, spread_onto_list, spread_rate_now, tagged_alloc_rate, thp_hint_faults, thp_in_window,
     thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_COLD_PROMOTE, I_COLD_SHARE, I_FLUSH_WAIT, I_MF, I_MIGRATING, I_NUM_CPUS, I_PCP_BATCH, I_PCP_HIGH,
     I_PROMOTE, I_REFAULT_LAM, I_WAVE, PROFILE_BINS, I_WHIGH, I_WMIN, I_WPROMO, I_WRITE, O_KSWAPD_WAIT, O_PROMOTED,
-    O_T_RECLAIM, P_AHEAD,
-    P_COVER, P_FREE, P_HELD, P_K_MIXED, P_KCPU, P_OLD, P_OLD_CPU, P_OLD_MIXED, P_PCP, P_SP_AT, P_SP_CPU,
+    O_T_RECLAIM, P_AHEAD, P_COVER, P_FREE, P_HELD, P_K_MIXED, P_KCPU, P_OLD, P_OLD_MIXED, P_OLD2, P_OLD2_MIXED, P_PCP,
+    P_SP_AT, P_SP_CPU,
     P_SP_RATE, P_BUDDY, P_BUDDY_GAP, P_SPREAD, W_T_SP, _K_NONE, _S_CLOCK, _S_COLD,
     _S_PCP,
 )
@@ -101,7 +101,7 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         taken = st[P_FREE] - after
         t_buddy = t_reach
         refills = refilled / pcp_batch / max(span, 1e-12)
-        old_rate = old_list_rate(st, False, speed)
+        old_rate = old_list_rate(st, False, False, speed)
         st[P_SP_RATE] = spread_rate_now(st, clock0, speed)
         used = 0.0
     # (pcp lists serve the small allocations only: THP promotions take from buddy)
@@ -144,6 +144,7 @@ def quiet_phase(P_i, hold, base_alloc, thp, thp_gap, key, ctr, i, st, pend_t, pe
         # the threads of kswapd's last and earlier CPUs popped their lists' heads
         pop_tags(st, P_PCP, P_K_MIXED, clock - clock0)
         pop_tags(st, P_OLD, P_OLD_MIXED, clock - clock0)
+        pop_tags(st, P_OLD2, P_OLD2_MIXED, clock - clock0)
         # the phase's refills put the tagged pages they took on a list (unless a flush made
         # them harmless), and the lists' threads popped what they reached
         if st[P_BUDDY] > 0:
@@ -211,12 +212,9 @@ def kswapd_wake(P_i, hold, base_alloc, thp_gap, key, ctr, i, st, pend_t, pend_n,
         pcp_count, spilled = release_held(st, due, clock, pcp_count, released, one_cpu, pcp_high, pcp_batch)
         st[P_FREE] += spilled
     # pending pages stay on the old kswapd CPU's pcp list, among the pages kswapd freed
-    # after the oldest of them (two old lists holding some are taken as one)
+    # after the oldest of them
     if st[P_PCP] > 0:
-        st[P_OLD_MIXED] = (st[P_OLD_MIXED] if st[P_OLD] > 0 else 0.0) + st[P_K_MIXED]
-        st[P_OLD_CPU] = st[P_KCPU]
-    st[P_OLD] += st[P_PCP]
-    st[P_PCP] = 0.0
+        leave_list(st)
     u_pcp = draw_uniform(key, ctr, _S_PCP, i)
     if one_cpu:
         # What kswapd left on the list serves the thread later, without touching

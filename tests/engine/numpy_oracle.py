@@ -83,6 +83,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     pcp_count = np.zeros(n)
     reserve = np.zeros(n)      # one CPU only: what kswapd left on the one list beyond its refill
     pcp_pend, old_pend, buddy_pend, buddy_cover, held, spread = (np.zeros(n) for _ in range(6))
+    old2_pend = np.zeros(n)      # tagged pages on the lists of the kswapd CPUs before old_cpu
     # more than one CPU: the spread tags lie on list sp_cpu, popped from the clock sp_at every
     # sp_gap; sp_rate their rate now (-1: one CPU, a pool); buddy_gap: pages between buddy tags
     sp_cpu = np.zeros(n, dtype=np.int64)
@@ -130,7 +131,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         bins = np.searchsorted(STALE_BINS_US, ages_s * 1e6)
         np.add.at(tally.stale_hist, (np.repeat(lanes, _MAX_PENDING_BATCHES), bins.ravel()), w.ravel())
         if not keep_tags:
-            for arr in (pcp_pend, old_pend, buddy_pend, buddy_cover, spread):
+            for arr in (pcp_pend, old_pend, old2_pend, buddy_pend, buddy_cover, spread):
                 arr[mask] = 0.0
         released = np.where(mask, held, 0.0)   # freed onto a pcp list: out of NR_FREE_PAGES
         held[mask] = 0.0
@@ -174,7 +175,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         which the flushing thread's own CPU would take tagged pages (the kernel's trigger)."""
         has = active & (pend_len > 0)
         nohold = ~hold
-        from_old = has & nohold & (old_pend > 0)
+        from_old = has & nohold & (old_pend + old2_pend > 0)
         t_alloc = np.where(from_old, rnd.exponential(_S_TRIG, old_rate, has), np.inf)
         own_rate = np.where(from_old, np.minimum(old_rate, per_cpu_alloc), 0.0)
         # kswapd's CPU runs the workload again once the burst is over (or all along, alone)
@@ -564,9 +565,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             tags[:] = np.where(go, tags * np.where(mixed > 0, left / np.where(mixed > 0, mixed, 1.0), 0.0), tags)
         mixed[:] = np.where(go, left, mixed)
 
-    def old_list_rate(frozen, speed):
-        return np.where((old_pend > 0) & ~frozen, speed * np.minimum(old_pend / np.maximum(old_mixed, 1e-9), 1.0),
-                        0.0)
+    def old_list_rate(frozen, frozen2, speed):
+        r1 = np.where((old_pend > 0) & ~frozen, speed * np.minimum(old_pend / np.maximum(old_mixed, 1e-9), 1.0), 0.0)
+        r2 = np.where((old2_pend > 0) & ~frozen2,
+                      speed * np.minimum(old2_pend / np.maximum(old2_mixed, 1e-9), 1.0), 0.0)
+        return r1 + r2
 
     def thp_faults(due, span_s):
         """The kernel's thp_hint_faults: how many are due within span_s, and the next after."""
@@ -630,7 +633,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
     def tagged_rate(per_cpu_alloc, refills, own_cpu_runs, old_rate, cover_eaten=0.0):
         """The kernel's tagged_alloc_rate."""
         sp = np.where(sp_rate >= 0, sp_rate, spread * spread_k(per_cpu_alloc * num_cpus))
-        return np.where(hold, 0.0, sp + np.where(old_pend > 0, old_rate, 0.0)
+        return np.where(hold, 0.0, sp + np.where(old_pend + old2_pend > 0, old_rate, 0.0)
                         + np.where(own_cpu_runs & (pcp_pend > 0), per_cpu_alloc, 0.0)
                         + np.where((buddy_pend > 0) & (buddy_cover < cover_eaten + f.pcp_batch), refills, 0.0))
 
@@ -659,7 +662,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         due_cpu[:, j] += np.where(held_j, rnd.uniform(_S_CLOCK, held_j) * f.pcp_high, 0.0)
     kcpu = np.zeros(n, dtype=np.int64)           # the CPU kswapd runs on, or ran on last
     old_cpu = np.zeros(n, dtype=np.int64)        # the earlier kswapd CPU whose list holds old_pend
-    k_mixed, old_mixed = np.zeros(n), np.zeros(n)    # pages among which their tagged pages lie
+    old2_cpu = np.zeros(n, dtype=np.int64)       # ... and the one before (all before, as one)
+    k_mixed, old_mixed, old2_mixed = np.zeros(n), np.zeros(n), np.zeros(n)  # pages among which their tags lie
     clock = np.zeros(n)
 
     active = t < end
@@ -721,7 +725,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             n_thp = np.where(multi, n_thp, 0.0)
             taken = np.where(single, drop, np.where(multi, free - after, 0.0))
             refills_q = np.where(single, refill_rate(alloc, rr), refilled / f.pcp_batch / np.maximum(span, 1e-12))
-            old_q = np.where(single, old_tag_rate(rr, reserve), old_list_rate(np.zeros(n, bool), speed))
+            unfrozen = np.zeros(n, bool)
+            old_q = np.where(single, old_tag_rate(rr, reserve), old_list_rate(unfrozen, unfrozen, speed))
             sp_rate[:] = np.where(multi, spread_rate_now(clock0, speed), sp_rate)
             first, hit, by_alloc, by_write, by_mf, own_q = trigger_times(quiet, span, True, (alloc - thp) / num_cpus,
                                                                          refills_q,
@@ -756,6 +761,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             # the threads of kswapd's last and earlier CPUs popped their lists' heads
             pop_tags(multi, pcp_pend, k_mixed, clock - clock0)
             pop_tags(multi, old_pend, old_mixed, clock - clock0)
+            pop_tags(multi, old2_pend, old2_mixed, clock - clock0)
             spread_onto_list(multi & (buddy_pend > 0))
             pop_spread(multi)
             spilled = spilled + onto_list(multi, released)
@@ -791,10 +797,21 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             pcp_count = pcp_count - spilled
             free = free + spilled + onto_list(multi, released)
             # pending pages stay on the old kswapd CPU's pcp list, among those kswapd freed after them
+            # (the kernel's leave_list: the last list before keeps its tags, and moves down)
             moved = quiet & (pcp_pend > 0)
-            old_mixed = np.where(moved, np.where(old_pend > 0, old_mixed, 0.0) + k_mixed, old_mixed)
-            old_cpu = np.where(moved, kcpu, old_cpu)
-            old_pend[quiet] += pcp_pend[quiet]
+            same = moved & (old_pend > 0) & (old_cpu == kcpu)
+            other = moved & ~same
+            back2 = other & (old2_pend > 0) & (old2_cpu == kcpu)      # kswapd's new tags over older ones
+            k_mixed = np.where(back2, k_mixed + old2_mixed, k_mixed)
+            pcp_pend = np.where(back2, pcp_pend + old2_pend, pcp_pend)
+            old2_pend = np.where(back2, 0.0, old2_pend)
+            down = other & (old_pend > 0)
+            old2_mixed = np.where(down, np.where(old2_pend > 0, old2_mixed, 0.0) + old_mixed, old2_mixed)
+            old2_cpu = np.where(down, old_cpu, old2_cpu)
+            old2_pend = np.where(down, old2_pend + old_pend, old2_pend)
+            old_mixed = np.where(same, old_mixed + k_mixed, np.where(other, k_mixed, old_mixed))
+            old_cpu = np.where(other, kcpu, old_cpu)
+            old_pend = np.where(same, old_pend + pcp_pend, np.where(other, pcp_pend, old_pend))
             pcp_pend[quiet] = 0.0
             u_pcp = rnd.uniform(_S_PCP, quiet)
             # one CPU: what kswapd left serves the thread later; the waking refill left a batch
@@ -887,6 +904,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         multi = step & ~one_cpu
         # the others' threads allocate on their lists' clocks (kswapd's CPU's faults go elsewhere)
         old_frozen = ~np.isfinite(due_cpu[lanes, old_cpu])
+        old2_frozen = ~np.isfinite(due_cpu[lanes, old2_cpu])
         sp_live = multi & (spread > 0) & np.isfinite(due_cpu[lanes, sp_cpu])
         clock0 = clock.copy()
         others = np.maximum(num_cpus - 1.0, 1.0)
@@ -915,7 +933,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         t_k = np.where(n_before > 0, fw_s, np.where(after, (n_before + 1.0) * fw_s, np.inf))
         # old kswapd CPUs' threads pop their lists only for the small allocations made
         small_rate = np.where(step & (span > 0), np.maximum(take - thp_taken, 0.0) / np.maximum(span, 1e-300), 0.0)
-        old_rate = np.where(multi, old_list_rate(old_frozen, small_speed),
+        old_rate = np.where(multi, old_list_rate(old_frozen, old2_frozen, small_speed),
                             old_tag_rate(reserve_rate(small_rate, reserve), reserve))
         first, hit, by_alloc, by_write, by_mf, own_s = trigger_times(step, np.minimum(span, t_k), one_cpu,
                                                                      small_rate / num_cpus, refills, old_rate, t_buddy,
@@ -950,7 +968,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         # the racer's own CPU does not spin on its flush (the kernel's racer_own_rate)
         pcpu = small_rate / num_cpus
         sp = np.where(sp_rate >= 0, sp_rate, spread * spread_k(small_rate))
-        own_w = (sp * np.minimum(sp, pcpu) + np.where(old_pend > 0, old_rate * np.minimum(old_rate, pcpu), 0.0)
+        own_w = (sp * np.minimum(sp, pcpu) + np.where(old_pend + old2_pend > 0, old_rate * np.minimum(old_rate, pcpu),
+                                                      0.0)
                  + np.where(one_cpu & (pcp_pend > 0), pcpu * pcpu, 0.0))
         racer_own = np.where(hold | (r_all <= 0), 0.0, own_w / np.maximum(r_all, 1e-300))
         tally.thread_wait_ns += (raced & counting(t)) * spin_ns(r_all - racer_own)
@@ -1048,6 +1067,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         take = take - from_reserve
         # buddy lost the refills (whole batches, which the lists hold) and the THP promotions
         pop_tags(multi & ~old_frozen, old_pend, old_mixed, clock - clock0)
+        pop_tags(multi & ~old2_frozen, old2_pend, old2_mixed, clock - clock0)
         take = np.where(multi, refilled + thp_taken, take)
         to_buddy = np.where(is_thp, freed, spilled) * step
         free = free + to_buddy + np.where(hold, deferred_pages, 0.0) - take

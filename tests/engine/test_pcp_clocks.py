@@ -173,3 +173,26 @@ def test_a_walk_finds_the_refill_that_takes_tagged_pages_and_when_a_list_reaches
     assert refilled >= 2 * 63.0
     # the fourth lies past that refill, and goes with the first list's when a third takes it
     assert w[W_HIT_CLEAN] == 100.0 - 63.0 and w[W_HIT_TAGS] == (4.0 if refilled >= 3 * 63.0 else 3.0)
+
+
+def test_earlier_kswapd_lists_keep_their_tags_and_their_threads_pop_both():
+    """kswapd leaves list 3 holding 40 tagged pages, then list 7 holding 10: both lists keep
+    theirs, and their threads pop them at both lists' rates; back on list 3, kswapd's new
+    tags lie over the old ones there, one list again."""
+    from sim.flush_events import leave_list, old_list_rate
+    from sim.flush_layout import P_K_MIXED, P_KCPU, P_OLD, P_OLD2, P_OLD2_CPU, P_PCP, P_SIZE
+
+    st = np.zeros(P_SIZE)
+    st[P_KCPU], st[P_PCP], st[P_K_MIXED] = 3, 40.0, 80.0
+    leave_list(st)
+    assert st[P_OLD] == 40.0 and st[P_OLD2] == 0.0 and st[P_PCP] == 0.0
+    one = old_list_rate(st, False, False, 100.0)
+    assert one == 50.0                                  # half of that list's head is tagged
+    st[P_KCPU], st[P_PCP], st[P_K_MIXED] = 7, 10.0, 10.0
+    leave_list(st)
+    assert st[P_OLD] == 10.0 and st[P_OLD2] == 40.0 and st[P_OLD2_CPU] == 3
+    assert old_list_rate(st, False, False, 100.0) == 150.0
+    assert old_list_rate(st, False, True, 100.0) == 100.0      # kswapd is back on list 3
+    st[P_KCPU], st[P_PCP], st[P_K_MIXED] = 3, 5.0, 5.0
+    leave_list(st)
+    assert st[P_OLD] == 45.0 and st[P_OLD2] == 10.0
