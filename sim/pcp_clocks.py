@@ -133,10 +133,17 @@ def walk_start(w, cover, tags, gap, sp_at):
 
 
 @njit(cache=True)
-def _passes(w, tt, clock0, clock1, s_base, s_wave, wave, gap, x):
-    """The clock ran from clock0 (at time tt, wave time x) to clock1."""
-    if w[W_T_SP] == np.inf and clock0 < w[W_SP_AT] <= clock1:
-        w[W_T_SP] = tt + time_to_gain(w[W_SP_AT] - clock0, s_base, s_wave, wave, gap, x)
+def _passes(w, clock0, clock1):
+    """The clock runs from clock0 to clock1 past the spread list's first tagged page, not
+    passed before (the caller records when: `_passed`). (The wave stays out of this
+    per-event call: an array argument costs numba a reference count each call.)"""
+    return w[W_T_SP] == np.inf and clock0 < w[W_SP_AT] <= clock1
+
+
+@njit(cache=True)
+def _passed(w, tt, clock0, s_base, s_wave, wave, gap, x):
+    """...when the clock, at clock0 at time tt (wave time x), reaches it."""
+    w[W_T_SP] = tt + time_to_gain(w[W_SP_AT] - clock0, s_base, s_wave, wave, gap, x)
 
 
 @njit(cache=True)
@@ -185,13 +192,22 @@ def start_clocks(key, ctr, i, due, batch, high):
 
 
 @njit(cache=True)
-def _next_run_out(due, clock, s_base, s_wave, wave, gap, x):
-    """The list that runs empty next, and in how many seconds from wave time x."""
+def _next_run_out(due, clock, speed):
+    """The list that runs empty next, and in how many seconds at `speed` pages/s a CPU."""
     m = due.shape[0]
-    if m == 0 or not s_base + s_wave > 0:
+    if m == 0 or not speed > 0:
         return 0, np.inf
     j = np.argmin(due)
     if not due[j] < np.inf:
+        return j, np.inf
+    return j, (due[j] - clock) / speed
+
+
+@njit(cache=True)
+def _next_run_out_waved(due, clock, s_base, s_wave, wave, gap, x):
+    """The same, the speed in the wave from wave time x."""
+    j, _ = _next_run_out(due, clock, 1.0)
+    if due.shape[0] == 0 or not due[j] < np.inf:
         return j, np.inf
     return j, time_to_gain(due[j] - clock, s_base, s_wave, wave, gap, x)
 
@@ -236,7 +252,10 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
     while True:
         on = b >= whigh
         s_base, s_wave = (s_off, s_on - s_off) if on and thp_gap < np.inf else (s_on if on else s_off, 0.0)
-        j, dt = _next_run_out(due, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
+        if s_wave > 0:
+            j, dt = _next_run_out_waved(due, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
+        else:
+            j, dt = _next_run_out(due, clock, s_base)
         big = thp_due - tt < dt
         if big:
             dt = thp_due - tt
@@ -246,11 +265,16 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
         elif on:
             allowed += min(dt, span_s - tt)
         if tt + dt >= span_s:
-            end = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, span_s - tt)
-            _passes(w, tt, clock, end, s_base, s_wave, wave, thp_gap, x0 + tt)
+            if s_wave > 0:
+                end = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, span_s - tt)
+            else:
+                end = clock + s_base * (span_s - tt)
+            if _passes(w, clock, end):
+                _passed(w, tt, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
             return allowed, refilled, thp_taken, t_reach, thp_due - span_s, end
-        nxt = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, dt)
-        _passes(w, tt, clock, nxt, s_base, s_wave, wave, thp_gap, x0 + tt)
+        nxt = clock + (clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, dt) if s_wave > 0 else s_base * dt)
+        if _passes(w, clock, nxt):
+            _passed(w, tt, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
         tt += dt
         if big:
             clock = nxt
@@ -293,17 +317,24 @@ def quiet_refills(key, ctr, i, free, wake_at, s_base, s_wave, thp_due, thp_gap, 
     t_reach = np.inf
     x0 = thp_gap - thp_due if thp_gap < np.inf else 0.0      # wave time at the phase's start
     while True:
-        j, dt = _next_run_out(due, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
+        if s_wave > 0:
+            j, dt = _next_run_out_waved(due, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
+        else:
+            j, dt = _next_run_out(due, clock, s_base)
         a = thp_due + k * thp_gap if k > 0 else thp_due     # (0 * inf is nan)
         if min(a - tt, dt) >= limit_s - tt:
             if s_base + s_wave > 0 and limit_s < np.inf:
-                end = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, limit_s - tt)
-                _passes(w, tt, clock, end, s_base, s_wave, wave, thp_gap, x0 + tt)
+                end = clock + (clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, limit_s - tt) if s_wave > 0
+                               else s_base * (limit_s - tt))
+                if _passes(w, clock, end):
+                    _passed(w, tt, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
                 clock = end
             return False, limit_s, k, b, clock, t_reach, refilled
         if a - tt <= dt:
-            nxt = clock + clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, a - tt)
-            _passes(w, tt, clock, nxt, s_base, s_wave, wave, thp_gap, x0 + tt)
+            nxt = clock + (clock_gain(s_base, s_wave, wave, thp_gap, x0 + tt, a - tt) if s_wave > 0
+                           else s_base * (a - tt))
+            if _passes(w, clock, nxt):
+                _passed(w, tt, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
             clock = nxt
             tt = a
             _takes(w, -1, clock, refilled + 512.0 * k, 512.0, 0.0)
@@ -311,7 +342,8 @@ def quiet_refills(key, ctr, i, free, wake_at, s_base, s_wave, thp_due, thp_gap, 
             b -= 512.0
             by_thp = True
         else:
-            _passes(w, tt, clock, due[j], s_base, s_wave, wave, thp_gap, x0 + tt)
+            if _passes(w, clock, due[j]):
+                _passed(w, tt, clock, s_base, s_wave, wave, thp_gap, x0 + tt)
             tt += dt
             clock = due[j]
             due[j] += draw_gamma(key, ctr, _S_CLOCK, i, batch)
