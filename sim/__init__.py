@@ -12,7 +12,7 @@ from __future__ import annotations
 from .metrics import ALL_METRICS, CONTRACT_METRICS, EXTRA_METRICS
 from .params import ENGINES, POLICIES, ParamError, SimParams, build_params
 
-__version__ = "0.16.0"
+__version__ = "0.17.0"
 __all__ = ["ALL_METRICS", "CONTRACT_METRICS", "ENGINES", "EXTRA_METRICS", "POLICIES", "ParamError",
            "SimParams", "build_params", "simulate", "simulate_batch", "__version__"]
 

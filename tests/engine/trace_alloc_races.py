@@ -22,7 +22,6 @@ docs/reference-model.md ("evict_high/migrc: two errors that cancel") quotes them
 
 from __future__ import annotations
 
-import argparse
 import sys
 from multiprocessing import Pool
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_equivalence as te  # noqa: E402  (the test's configurations)
+import trace_args  # noqa: E402
 
 from sim.reference import memory, migrc_state  # noqa: E402
 from sim.reference.migrc_state import mgen_before, mgen_latest  # noqa: E402
@@ -198,16 +198,10 @@ _CURRENT = None
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("case")
-    ap.add_argument("policy")
-    ap.add_argument("--seeds", default="0-3")
-    a = ap.parse_args(argv)
-    lo, _, hi = a.seeds.partition("-")
-    seeds = range(int(lo), int(hi or lo) + 1)
+    case, policy, seeds = trace_args.parse(argv, "0-3")
     tot = {}
     with Pool(2) as pool:
-        for c in pool.starmap(_run_traced, [(a.case, a.policy, s) for s in seeds], chunksize=1):
+        for c in pool.starmap(_run_traced, [(case, policy, s) for s in seeds], chunksize=1):
             for k, v in c.items():
                 tot[k] = tot.get(k, 0.0) + v
     n = len(seeds)

@@ -12,7 +12,6 @@ length") quotes them.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from multiprocessing import Pool
@@ -24,6 +23,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_equivalence as te  # noqa: E402  (the test's configurations)
+import trace_args  # noqa: E402
 
 from sim import flush_cycle  # noqa: E402
 from sim.engine import lane_arrays, simulate_flushes  # noqa: E402
@@ -76,16 +76,11 @@ def summary(name, windows):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("case")
-    ap.add_argument("policy")
-    ap.add_argument("--seeds", default="0-7", help="reference seeds; the fast engine takes as many from 100")
-    a = ap.parse_args(argv)
-    lo, _, hi = a.seeds.partition("-")
-    seeds = list(range(int(lo), int(hi or lo) + 1))
+    case, policy, seeds = trace_args.parse(argv, "0-7",
+                                           seeds_help="reference seeds; the fast engine takes as many from 100")
     with Pool(2) as pool:
-        ref = pool.starmap(reference_phases, [(a.case, a.policy, s) for s in seeds], chunksize=1)
-        fast = pool.starmap(fast_phases, [(a.case, a.policy, 100 + s) for s in seeds], chunksize=1)
+        ref = pool.starmap(reference_phases, [(case, policy, s) for s in seeds], chunksize=1)
+        fast = pool.starmap(fast_phases, [(case, policy, 100 + s) for s in seeds], chunksize=1)
     summary("reference", ref)
     summary("fast", fast)
 
