@@ -103,8 +103,8 @@ CHEAP = {("default", "batched"), ("default", "migrc"), ("demotion_off", "migrc")
 # green with these as strict xfails, so a fix shows up as an XPASS failure and its mark goes.
 # Each was checked again against 24 other reference windows (seeds 24-47): "real" if it
 # failed there too, "chance" if it agreed. A fast engine equal to the reference would
-# fail about 5 cases of 55 here by chance (null_rate.py: mean 5.4, median 5, range 0-16 over 20
-# runs of the full set at sim 0.16.0), so chance failures are expected, and which cases they hit
+# fail about 5 cases of 55 here by chance (null_rate.py: mean 5.5, median 4, range 0-16 over 20
+# runs of the full set at sim 0.17.0), so chance failures are expected, and which cases they hit
 # depends on the seeds. Where the two models still disagree (see docs/reference-model.md,
 # "Equivalence"):
 KNOWN_DIVERGENT: dict[tuple[str, str], str] = {
