@@ -49,9 +49,10 @@ from .flush_layout import (  # the kernel compiles these in as constants
     I_THP_ALLOC, I_WAVE, PROFILE_BINS, I_COLD_SHARE, I_COLD_PROMOTE, I_THP_P, I_WARMUP,
     I_WHIGH, I_WINDOW, I_WMIN, I_WPROMO, O_DEMOTED, O_EVICTED, O_KSWAPD_NS, O_KSWAPD_WAIT, O_PEND_PEAK, O_PEND_S,
     O_PROMOTED, O_STALE_PAGES, O_STALE_S, O_T_GIVEUP, O_T_PIGGY, P_AHEAD, P_BUDDY, P_BUDDY_GAP, P_COVER, P_FREE,
-    P_OLD, P_OLD_CPU, P_OLD_MIXED, P_OLD2, P_OLD2_CPU, P_OLD2_MIXED, P_SP_AT, P_SP_CPU, P_SP_RATE, P_SPREAD, P_HELD, P_LEN, P_PCP, P_FLUSH_END,
+    P_OLD, P_OLD_CPU, P_OLD_MIXED, P_OLD2, P_OLD2_CPU, P_OLD2_MIXED, P_SP_AT, P_SP_CPU, P_SP_RATE, P_SPREAD, P_HELD,
+    P_LEN, P_PCP, P_FLUSH_END,
     P_SIZE, STALE_BINS_US, W_T_SP, WALK_SIZE, _K_NONE, _MAX_PENDING_BATCHES, _OUT, _S_COLD, _S_RACE, _S_START,
-    _S_THP, kernel_inputs,
+    _S_STEP_ALLOCS, _S_THP, kernel_inputs,
 )
 
 
@@ -414,10 +415,18 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
                 eat_buddy_head(st, refilled + thp_taken)
 
             # With one CPU the thread's allocations through the step pop kswapd's pcp list,
-            # its earlier freed pages (a pending one would have made the thread flush above)
-            from_pcp = min(take, max(pcp_count - st[P_PCP], 0.0)) if one_cpu else 0.0
+            # which kswapd keeps filling: none of them refills from buddy, so free memory
+            # moves by whole spills and stays on the batches' lattice. They are events: their
+            # count varies, and with it the step whose frees spill the burst to its end (a
+            # fluid count made every one-CPU burst 18 or 20 steps long where the reference's
+            # are 18 or 19, and as the thread's flushes alternate from step to step, 70% of
+            # them ended with a deferral pending, the reference's 56%).
+            if one_cpu:
+                take = draw_poisson(key, ctr, _S_STEP_ALLOCS, i, take)
+            from_pcp = min(take, pcp_count) if one_cpu else 0.0
             pcp_count -= from_pcp
             take -= from_pcp
+            st[P_PCP] = min(st[P_PCP], pcp_count)      # (a pop of a tagged page drawn apart from the trigger)
             st[P_AHEAD] = min(st[P_AHEAD], max(pcp_count - st[P_PCP], 0.0))
 
             # freed pages: held (migrc_hold) or onto kswapd's pcp list, spilling to buddy.

@@ -19,10 +19,10 @@ STALE_BINS_US = np.logspace(0, 7, 57)  # 1 us .. 10 s, 8 bins per decade
 _MAX_PENDING_BATCHES = 1024
 
 # random streams (_S_START took the slot of a give-up draw, which P_FLUSH_END replaced, so
-# that every other stream keeps its id, hence its numbers; _S_REFILL, the fluid quiet phase's
-# draws, is unused since the phases are walked, and keeps its slot for the same reason)
+# that every other stream keeps its id, hence its numbers; _S_STEP_ALLOCS, the one-CPU
+# thread's allocations in a step or a quiet phase, took the slot of the fluid quiet phase's)
 (_S_THP, _S_EVICT, _S_RO, _S_START, _S_PCP, _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_DIRTY, _S_LAST,
- _S_RACE, _S_COLD, _S_REFILL, _S_SPREAD, _S_CLOCK) = range(16)
+ _S_RACE, _S_COLD, _S_STEP_ALLOCS, _S_SPREAD, _S_CLOCK) = range(16)
 NUM_STREAMS = 16
 
 # kernel inputs: columns of the per-lane parameter matrix

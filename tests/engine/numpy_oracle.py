@@ -21,6 +21,7 @@ from sim.steady import Flows
 # The kernel's own constants, tally and flush-cost expectations: the oracle checks the loop, not these.
 from sim.flush_layout import (  # noqa: E402
     _MAX_PENDING_BATCHES, _S_DIRTY, _S_EVICT, _S_LAST, _S_PCP, _S_COLD, _S_RACE, _S_RO, _S_START, _S_THP,
+    _S_STEP_ALLOCS,
     _S_TRIG, _S_TRIG2, _S_TRIG3, _S_TRIG4, _S_SPREAD, _S_CLOCK,
     STALE_BINS_US, FlushTally, _flush_costs, promotion_wave, thp_alloc_per_s,
     W_COVER, W_GAP, W_HIT_CLEAN, W_HIT_CLOCK, W_HIT_DUE, W_HIT_GAP, W_HIT_J, W_HIT_TAGS, W_SP_AT, W_T_SP, W_TAGS,
@@ -275,14 +276,14 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         k = np.where(big, np.maximum(np.rint(mean + np.sqrt(mean) * z), 0.0), k)
         return np.where(active & (mean > 0), k, 0.0)
 
-    def gamma(active, shape):
+    def gamma(active, shape, stream=_S_CLOCK):
         """The kernel's draw_gamma (Marsaglia and Tsang), every lane's tries in lock-step."""
         out, go = np.zeros(n), active.copy()
         d = shape - 1.0 / 3.0
         c = 1.0 / np.sqrt(9.0 * d)
         while go.any():
-            z = rnd.normal(_S_CLOCK, go)
-            u = rnd.uniform(_S_CLOCK, go)
+            z = rnd.normal(stream, go)
+            u = rnd.uniform(stream, go)
             v = 1.0 + c * z
             ok = go & (v > 0)
             v3 = np.where(ok, v * v * v, 1.0)
@@ -677,11 +678,16 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             single = quiet & one_cpu
             multi = quiet & ~one_cpu
 
+            # (one CPU: the thread's refills take free memory down a batch at a time, to the one
+            # below where kswapd wakes, whose first page it takes)
+            k_ref = np.floor(drop / f.pcp_batch) + 1.0
+            pages_q = f.pcp_batch * (k_ref - 1.0) + 1.0
+
             def quiet_span(alloc, rr):
                 until_empty = reserve / np.maximum(rr, 1e-12)
-                lasts = (alloc - rr) * until_empty >= drop
-                span = np.where(lasts, drop / np.maximum(alloc - rr, 1e-12),
-                                until_empty + (drop - (alloc - rr) * until_empty) / np.maximum(alloc, 1e-300))
+                lasts = (alloc - rr) * until_empty >= pages_q
+                span = np.where(lasts, pages_q / np.maximum(alloc - rr, 1e-12),
+                                until_empty + (pages_q - (alloc - rr) * until_empty) / np.maximum(alloc, 1e-300))
                 span = np.where(alloc > 0, span, end - t + 1e-9)
                 return span, np.where(quiet & (alloc > 0), np.where(lasts, rr * span, reserve), 0.0)
 
@@ -692,6 +698,11 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
                 alloc1 = np.where(quiet, mean_alloc(span1), alloc1)
             rr = reserve_rate(alloc1 - thp, reserve)
             span1, used = quiet_span(alloc1, rr)
+            # ... its allocations events: the phase lasts a Gamma of them
+            n_allocs = used + pages_q
+            gam = single & (alloc1 > 0) & (n_allocs >= 1.0)
+            g_draw = gamma(gam, np.where(gam, n_allocs, 1.0), _S_STEP_ALLOCS)
+            span1 = np.where(gam, span1 * g_draw / np.where(gam, n_allocs, 1.0), span1)
             rr = 0.5 * (rr + reserve_rate(alloc1 - thp, np.maximum(reserve - used, 0.0)))
             used = np.where(single, used, 0.0)
 
@@ -723,7 +734,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             alloc = np.where(single, alloc1, alloc)
             span = np.where(single, span1, span_w)
             n_thp = np.where(multi, n_thp, 0.0)
-            taken = np.where(single, drop, np.where(multi, free - after, 0.0))
+            taken = np.where(single, f.pcp_batch * k_ref, np.where(multi, free - after, 0.0))
             refills_q = np.where(single, refill_rate(alloc, rr), refilled / f.pcp_batch / np.maximum(span, 1e-12))
             unfrozen = np.zeros(n, bool)
             old_q = np.where(single, old_tag_rate(rr, reserve), old_list_rate(unfrozen, unfrozen, speed))
@@ -816,11 +827,7 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
             u_pcp = rnd.uniform(_S_PCP, quiet)
             # one CPU: what kswapd left serves the thread later; the waking refill left a batch
             reserve = np.where(single, reserve + pcp_count, reserve)
-            pcp_count = np.where(single, u_pcp * f.pcp_batch, pcp_count)
-            reserve = drain_reserve(single, reserve, pcp_count)
-            lump = np.where(single, f.pcp_batch - pcp_count, 0.0)
-            free = free - lump
-            pcp_count = pcp_count + lump
+            pcp_count = np.where(single, f.pcp_batch - 1.0, pcp_count)
             # more: kswapd wakes on any CPU and finds its list as its clock has it, then freezes it
             k_new = np.minimum((u_pcp * num_cpus).astype(np.int64), num_cpus.astype(np.int64) - 1)
             kcpu = np.where(multi, k_new, kcpu)
@@ -1023,10 +1030,13 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         spread_onto_list(multi & (buddy_pend > 0))
         pop_spread(multi & np.isfinite(due_cpu[lanes, sp_cpu]))
         eat_buddy_head(multi, refilled + thp_taken)
-        # with one CPU the thread's allocations through the step pop kswapd's earlier freed pages
-        from_pcp = np.where(one_cpu & step, np.minimum(take, np.maximum(pcp_count - pcp_pend, 0.0)), 0.0)
+        # one CPU: the thread's allocations in the step, events, pop kswapd's list
+        single = one_cpu & step
+        take = np.where(single, poisson(single, take, _S_STEP_ALLOCS), take)
+        from_pcp = np.where(single, np.minimum(take, pcp_count), 0.0)
         pcp_count = pcp_count - from_pcp
         take = take - from_pcp
+        pcp_pend[:] = np.where(single, np.minimum(pcp_pend, pcp_count), pcp_pend)
         ahead = np.where(step, np.minimum(ahead, np.maximum(pcp_count - pcp_pend, 0.0)), ahead)
         free = free - released          # held pages freed onto kswapd's pcp list
         pcp_count = pcp_count + released
