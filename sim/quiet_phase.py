@@ -17,18 +17,16 @@ from .rng import draw_gamma, draw_poisson, draw_uniform
 from .pcp_clocks import list_due, list_pages, quiet_refills, refill_events, walk_start, wave_integral
 from .flush_events import (
     add_flush, drain_reserve, drain_swap, drain_swap_pages, eat_buddy, eat_buddy_head, in_window, integrate,
-    leave_list, mean_alloc, old_list_rate, old_tag_rate, pop_tags, quiet_fixed_point, refill_rate, release_held,
-    reserve_rate, retire,
-    pop_spread, spread_onto_list, spread_rate_now, tagged_alloc_rate, thp_hint_faults, thp_in_window,
-    thread_flush, trigger,
+    leave_list, mean_alloc, old_list_rate, old_tag_rate, pop_tags, pop_spread, quiet_fixed_point, refill_rate,
+    release_held, reserve_rate, retire, spread_onto_list, spread_rate_now, tagged_alloc_rate, thp_hint_faults,
+    thp_in_window, thread_flush, trigger,
 )
 from .flush_layout import (  # the kernel compiles these in as constants
     I_COLD_PROMOTE, I_COLD_SHARE, I_FLUSH_WAIT, I_MF, I_MIGRATING, I_NUM_CPUS, I_PCP_BATCH, I_PCP_HIGH,
     I_PROMOTE, I_REFAULT_LAM, I_WAVE, PROFILE_BINS, I_WHIGH, I_WMIN, I_WPROMO, I_WRITE, O_KSWAPD_WAIT, O_PROMOTED,
     O_T_RECLAIM, P_AHEAD, P_COVER, P_FREE, P_HELD, P_K_MIXED, P_KCPU, P_OLD, P_OLD_MIXED, P_OLD2, P_OLD2_MIXED, P_PCP,
-    P_SP_AT, P_SP_CPU,
-    P_SP_RATE, P_BUDDY, P_BUDDY_GAP, P_SPREAD, W_T_SP, _K_NONE, _S_CLOCK, _S_COLD, _S_STEP_ALLOCS,
-    _S_PCP,
+    P_SP_AT, P_SP_CPU, P_SP_RATE, P_BUDDY, P_BUDDY_GAP, P_SPREAD, W_T_SP, _K_NONE, _S_CLOCK, _S_COLD, _S_PCP,
+    _S_STEP_ALLOCS,
 )
 
 
