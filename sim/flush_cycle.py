@@ -459,6 +459,9 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             if not one_cpu:
                 spill_tags(st, spilled, spilled_pend, spilled - from_ahead)
                 if is_thp and st[P_BUDDY] > 0:
+                    # a THP's frames go straight onto the buddy head, over its tagged pages
+                    # (left under kswapd's spills, refills took them onto their lists while
+                    # nothing was pending: 169 there at a deferral, the reference's 5)
                     st[P_COVER] += freed
             else:
                 # (one CPU: its thread takes the spilled pages back a batch at a time, the
