@@ -457,12 +457,10 @@ def _cycles_kernel(P, policy, keys, ctr, bins, out, hist):
             st[P_AHEAD] -= from_ahead
             spilled_clean = spilled - spilled_pend
             if not one_cpu:
-                spill_tags(st, spilled, spilled_pend, spilled - from_ahead)
-                if is_thp and st[P_BUDDY] > 0:
-                    # a THP's frames go straight onto the buddy head, over its tagged pages
-                    # (left under kswapd's spills, refills took them onto their lists while
-                    # nothing was pending: 169 there at a deferral, the reference's 5)
-                    st[P_COVER] += freed
+                # a THP's frames go straight onto the buddy head too, clean, over its tagged
+                # pages (left under kswapd's spills, refills took them onto their lists while
+                # nothing was pending: 169 there at a deferral, the reference's 5)
+                spill_tags(st, spilled + (freed if is_thp else 0.0), spilled_pend, spilled - from_ahead)
             else:
                 # (one CPU: its thread takes the spilled pages back a batch at a time, the
                 # tagged ones together on top)

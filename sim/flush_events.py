@@ -253,8 +253,9 @@ def spread_rate_now(st, clock, speed):
 
 @njit(cache=True)
 def spill_tags(st, spilled, tagged, mixed):
-    """kswapd's list spilled `spilled` pages onto the buddy head: `tagged` of them among the
-    `mixed` it spilled last (the newest, now on top), the rest clean and older. The tags lie
+    """kswapd's list spilled `spilled` pages onto the buddy head (a THP's frames count as a
+    clean spill): `tagged` of them among the `mixed` it spilled last (the newest, now on
+    top), the rest clean and older. The tags lie
     as if at random among those (the k-th k/(tagged+1) of the way down), and earlier tags
     stay below the whole spill: P_COVER down to the first, P_BUDDY_GAP apart on average.
     (In the reference's evict_high a refilled list holds its tagged pages under 12.9 clean

@@ -194,8 +194,7 @@ def start_clocks(key, ctr, i, due, batch, high):
 @njit(cache=True)
 def _next_run_out(due, clock, speed):
     """The list that runs empty next, and in how many seconds at `speed` pages/s a CPU."""
-    m = due.shape[0]
-    if m == 0 or not speed > 0:
+    if due.shape[0] == 0 or not speed > 0:
         return 0, np.inf
     j = np.argmin(due)
     if not due[j] < np.inf:
@@ -206,8 +205,10 @@ def _next_run_out(due, clock, speed):
 @njit(cache=True)
 def _next_run_out_waved(due, clock, s_base, s_wave, wave, gap, x):
     """The same, the speed in the wave from wave time x."""
-    j, _ = _next_run_out(due, clock, 1.0)
-    if due.shape[0] == 0 or not due[j] < np.inf:
+    if due.shape[0] == 0:
+        return 0, np.inf
+    j = np.argmin(due)
+    if not due[j] < np.inf:
         return j, np.inf
     return j, time_to_gain(due[j] - clock, s_base, s_wave, wave, gap, x)
 
@@ -259,7 +260,7 @@ def refill_events(key, ctr, i, span_s, free, whigh, s_on, s_off, thp_due, thp_ga
         big = thp_due - tt < dt
         if big:
             dt = thp_due - tt
-        if on and s_wave > 0:
+        if s_wave > 0:          # (only while promotions are allowed)
             x = x0 + tt
             allowed += wave_integral(wave, thp_gap, x + min(dt, span_s - tt)) - wave_integral(wave, thp_gap, x)
         elif on:

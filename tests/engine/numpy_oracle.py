@@ -1058,9 +1058,8 @@ def run_cycles(f: Flows, L, policy: np.ndarray, rnd: LaneRandom, window_s: np.nd
         ahead = ahead - from_ahead
         spilled_clean = spilled - spilled_pend
         single = step & one_cpu
-        spill_tags(step & ~one_cpu, spilled, spilled_pend, spilled - from_ahead)
-        # a THP's frames go to the buddy head, over the tagged pages there
-        buddy_cover = np.where(step & ~one_cpu & is_thp & (buddy_pend > 0), buddy_cover + freed, buddy_cover)
+        # (a THP's frames go to the buddy head as a clean spill, over the tagged pages there)
+        spill_tags(step & ~one_cpu, spilled + np.where(is_thp, freed, 0.0), spilled_pend, spilled - from_ahead)
         buddy_cover = np.where(single, np.where(spilled_pend > 0, 0.0, buddy_cover + spilled_clean * (buddy_pend > 0)),
                                buddy_cover)
         buddy_pend += np.where(single, spilled_pend, 0.0)

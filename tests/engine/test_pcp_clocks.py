@@ -7,9 +7,11 @@ short stands where the same walk's refills had left it.
 
 import numpy as np
 
-from sim.flush_layout import NUM_STREAMS, W_HIT_CLEAN, W_HIT_J, W_HIT_TAGS, W_T_SP, WALK_SIZE, _S_CLOCK
-from sim.pcp_clocks import clock_gain, list_due, quiet_refills, refill_events, start_clocks, time_to_gain, walk_start
-from sim.scan_pattern import PROFILE_BINS, promotion_profile
+from sim.flush_events import leave_list, old_list_rate
+from sim.flush_layout import (NUM_STREAMS, P_K_MIXED, P_KCPU, P_OLD, P_OLD2, P_OLD2_CPU, P_PCP, P_SIZE, W_HIT_CLEAN,
+                              W_HIT_J, W_HIT_TAGS, W_T_SP, WALK_SIZE, _S_CLOCK)
+from sim.pcp_clocks import list_due, quiet_refills, refill_events, start_clocks, walk_start
+from sim.scan_pattern import PROFILE_BINS
 from sim.rng import LaneRandom
 
 
@@ -179,9 +181,6 @@ def test_earlier_kswapd_lists_keep_their_tags_and_their_threads_pop_both():
     """kswapd leaves list 3 holding 40 tagged pages, then list 7 holding 10: both lists keep
     theirs, and their threads pop them at both lists' rates; back on list 3, kswapd's new
     tags lie over the old ones there, one list again."""
-    from sim.flush_events import leave_list, old_list_rate
-    from sim.flush_layout import P_K_MIXED, P_KCPU, P_OLD, P_OLD2, P_OLD2_CPU, P_PCP, P_SIZE
-
     st = np.zeros(P_SIZE)
     st[P_KCPU], st[P_PCP], st[P_K_MIXED] = 3, 40.0, 80.0
     leave_list(st)

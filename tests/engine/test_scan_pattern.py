@@ -2,19 +2,14 @@
 clocks running at its pace (sim/pcp_clocks.py): its shape in the limits, against the
 reference model's own hint faults, and the clock's time and gain as inverses."""
 
-import sys
 from multiprocessing import Pool
-from pathlib import Path
 
 import numpy as np
 
-from sim.flush_layout import NUM_STREAMS
+from sim.flush_layout import NUM_STREAMS, WALK_SIZE
 from sim.pcp_clocks import clock_gain, refill_events, start_clocks, time_to_gain, walk_start, wave_integral
 from sim.rng import LaneRandom
 from sim.scan_pattern import PROFILE_BINS, promotion_profile
-from sim.flush_layout import WALK_SIZE
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 GAP_S = 512.0 / 32768.0          # thp_half: a THP hint fault every 15.6 ms
 SCAN = 65536.0                    # the scanner's pages/s at the default scan size and period
